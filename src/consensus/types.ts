@@ -180,7 +180,13 @@ export interface Engine<M extends Envelope, H> {
   proposeConfChange(change: ConfChange): ProposeResult;
   readIndex(requestId: number): ReadIndexResult;
   transferLeadership(to: NodeId): TransferResult;
-  /** compact records that `data` is the state machine as of applied `index`, and drops the log up to it. */
+  /**
+   * compact records that `data` is the state machine as of applied `index` and
+   * drops the in-memory log up to it; the snapshot is what lagging followers get.
+   * The caller persists that snapshot itself (it is not returned in a Ready) and
+   * may then drop its durable log up to `index`: after a restart the engine is
+   * given that snapshot and the log after it.
+   */
   compact(index: LogIndex, data: Uint8Array): CompactResult;
   hasReady(): boolean;
   ready(): Ready<M, H>;
