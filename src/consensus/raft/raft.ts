@@ -898,6 +898,6 @@ export class RaftEngine implements Engine<RaftMessage, RaftHardState> {
   // ---------------------------------------------------------------- sending
 
   private send(body: Outgoing): void {
-    this.messages.push({ ...body, groupId: this.config.groupId, from: this.config.id, term: this.term } as RaftMessage);
+    this.messages.push({ ...body, groupId: this.config.groupId, from: this.config.id, term: this.term });
   }
 }
