@@ -93,6 +93,7 @@ export class Cluster {
         const disk = this.disks.get(id);
         if (disk === undefined) throw new Error("disk");
         if (rd.snapshot !== null) {
+          this.applied.get(id)?.push({ index: rd.snapshot.meta.index, term: rd.snapshot.meta.term, type: "normal", data: bytes(`[snapshot@${rd.snapshot.meta.index}]`) });
           disk.snapshot = rd.snapshot;
           disk.entries = disk.entries.filter((e) => e.index > (rd.snapshot?.meta.index ?? 0));
         }
