@@ -123,6 +123,7 @@ export class Cluster {
         const first = rd.entries[0];
         if (first !== undefined) disk.entries = [...disk.entries.filter((e) => e.index < first.index), ...rd.entries];
         if (rd.hardState !== null) disk.hardState = rd.hardState;
+        for (const m of rd.messages) checkDurable(m, disk);
         this.sent.push(...rd.messages);
         this.inbox.push(...rd.messages);
         this.applied.get(id)?.push(...rd.committedEntries);
@@ -201,6 +202,20 @@ export class Cluster {
         else assert.equal(v, seen, `slot ${e.index}: node ${id} applied ${v}, another node ${seen}`);
       }
     }
+  }
+}
+
+/**
+ * checkDurable asserts the Ready contract as a message leaves: a promise or an
+ * accept acknowledgement only acknowledges what is already on the sender's disk.
+ */
+export function checkDurable(m: PaxosMessage, disk: Disk): void {
+  if (m.type === "promise" || m.type === "accepted" || m.type === "heartbeatResponse") {
+    assert.ok(disk.hardState.promised >= m.ballot || m.type !== "promise", `node ${m.from} sent a promise of ${m.ballot} not on disk (${disk.hardState.promised})`);
+  }
+  if (m.type === "accepted" && !m.reject) {
+    const top = disk.entries[disk.entries.length - 1]?.index ?? disk.snapshot?.meta.index ?? 0;
+    assert.ok(top >= m.prefix || (disk.snapshot?.meta.index ?? 0) >= m.prefix, `node ${m.from} acknowledged slot ${m.prefix} not on disk`);
   }
 }
 

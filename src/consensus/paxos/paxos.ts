@@ -602,12 +602,12 @@ export class PaxosEngine implements Engine<PaxosMessage, PaxosHardState> {
     if (m.needSnapshot) {
       pr.resetTo(m.prefix);
       pr.needSnapshot = true;
-    } else if (m.reject) {
+    } else if (m.reject || pr.snapshotPending) {
+      // A rejected batch, or the acknowledgement of a snapshot (nothing else was in flight): resume after the prefix.
       pr.resetTo(m.prefix);
     } else {
       pr.ackedTo(m.prefix);
       pr.stalled = 0;
-      pr.snapshotPending = false;
     }
     this.maybeCommit();
     if (this.role !== "leader") return;
@@ -630,7 +630,11 @@ export class PaxosEngine implements Engine<PaxosMessage, PaxosHardState> {
       this.maybeCommit();
       if (this.role !== "leader") return;
     }
-    if (pr.next - 1 > m.prefix && ++pr.stalled >= stalledHeartbeatsMax) pr.resetTo(m.prefix); // lost in flight
+    if (pr.next - 1 > m.prefix && !pr.snapshotPending) {
+      // Behind what was sent: with nothing in flight, resume at once; otherwise the batches were
+      // probably lost, once several heartbeats in a row show no progress.
+      if (!pr.hasInflight() || ++pr.stalled >= stalledHeartbeatsMax) pr.resetTo(m.prefix);
+    }
     this.sendAccepts(m.from, pr);
     this.maybeSendTimeoutNow();
   }

@@ -156,6 +156,10 @@ export class Progress {
     this.next = next;
   }
 
+  hasInflight(): boolean {
+    return this.inflight.length > 0;
+  }
+
   isFull(messagesMax: number, bytesMax: number): boolean {
     return this.inflight.length >= messagesMax || (this.inflight.length > 0 && this.inflightBytes >= bytesMax);
   }
