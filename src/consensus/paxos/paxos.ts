@@ -630,10 +630,11 @@ export class PaxosEngine implements Engine<PaxosMessage, PaxosHardState> {
       this.maybeCommit();
       if (this.role !== "leader") return;
     }
-    if (pr.next - 1 > m.prefix && !pr.snapshotPending) {
-      // Behind what was sent: with nothing in flight, resume at once; otherwise the batches were
-      // probably lost, once several heartbeats in a row show no progress.
-      if (!pr.hasInflight() || ++pr.stalled >= stalledHeartbeatsMax) pr.resetTo(m.prefix);
+    if (pr.snapshotPending || pr.next - 1 > m.prefix) {
+      // Behind what was sent: with nothing in flight, resume at once; otherwise the batches (or the
+      // snapshot) were probably lost, once several heartbeats in a row show no progress.
+      const idle = !pr.hasInflight() && !pr.snapshotPending;
+      if (idle || ++pr.stalled >= stalledHeartbeatsMax) pr.resetTo(m.prefix);
     }
     this.sendAccepts(m.from, pr);
     this.maybeSendTimeoutNow();
