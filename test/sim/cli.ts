@@ -20,11 +20,12 @@ interface CliOptions {
   faults: string[];
   verbose: boolean;
   stepBudget: number;
+  tailLength: number;
 }
 
 function usage(problem: string): never {
   process.stderr.write(
-    `${problem}\nusage: npm run sim -- --engine NAME (--seeds N [--first-seed S] | --seed S) [--fault NAME]... [--step-budget N] [--verbose]\n`,
+    `${problem}\nusage: npm run sim -- --engine NAME (--seeds N [--first-seed S] | --seed S) [--fault NAME]... [--step-budget N] [--tail N] [--verbose]\n`,
   );
   process.exit(2);
 }
@@ -37,7 +38,7 @@ function parseInteger(flag: string, value: string | undefined, min: number): num
 }
 
 function parseArgs(argv: readonly string[]): CliOptions {
-  const options: CliOptions = { engine: "raft", seeds: 1, firstSeed: 1, single: false, faults: [], verbose: false, stepBudget: 2_000_000 };
+  const options: CliOptions = { engine: "raft", seeds: 1, firstSeed: 1, single: false, faults: [], verbose: false, stepBudget: 2_000_000, tailLength: 30 };
   let sawSeeds = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i] ?? "";
@@ -69,6 +70,10 @@ function parseArgs(argv: readonly string[]): CliOptions {
         break;
       case "--step-budget":
         options.stepBudget = parseInteger(flag, value, 1);
+        i++;
+        break;
+      case "--tail":
+        options.tailLength = parseInteger(flag, value, 1);
         i++;
         break;
       case "--verbose":
@@ -125,7 +130,7 @@ function main(): void {
   let ticks = 0;
   const started = performance.now();
   for (let seed = options.firstSeed; seed < options.firstSeed + options.seeds; seed++) {
-    const result = runSeed({ engine: options.engine, seed, faults, stepBudget: options.stepBudget });
+    const result = runSeed({ engine: options.engine, seed, faults, stepBudget: options.stepBudget, tailLength: options.tailLength });
     opsChecked += result.opsChecked;
     ticks += result.ticks;
     if (result.unknown) unknown++;

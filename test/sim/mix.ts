@@ -43,6 +43,14 @@ export interface FaultMix {
   readonly downNodesMax: number;
   readonly confChangePerStep: number;
   readonly transferPerStep: number;
+  /**
+   * churnAfterElection is the chance that a newly elected leader is crashed or cut
+   * off a few milliseconds after its election, before it has replicated much:
+   * leader churn with partial replication (the Raft paper's Figure 8).
+   */
+  readonly churnAfterElection: number;
+  /** figure8PerStep is the chance the nemesis starts the Figure 8 choreography (see the simulator). */
+  readonly figure8PerStep: number;
   /** compactEveryApplies is K: a node compacts after every K applies (0 = never). */
   readonly compactEveryApplies: number;
 }
@@ -100,6 +108,8 @@ export function drawFaultMix(random: SeededRandom): FaultMix {
     downNodesMax: random.chance(0.5) ? 1 : 2,
     confChangePerStep: calm ? 0 : rate(random, 0.5, 0.02, 0.2),
     transferPerStep: calm ? 0 : rate(random, 0.4, 0.01, 0.1),
+    churnAfterElection: calm ? 0 : rate(random, 0.4, 0.1, 0.6),
+    figure8PerStep: calm ? 0 : rate(random, 0.4, 0.05, 0.3),
     compactEveryApplies: random.chance(0.15) ? 0 : between(random, 3, 40),
   };
 }

@@ -11,6 +11,7 @@ export const PartitionShape = {
   bridge: 5,
   configLine: 6,
   randomLinks: 7,
+  figure8: 8,
 } as const;
 export type PartitionShape = (typeof PartitionShape)[keyof typeof PartitionShape];
 

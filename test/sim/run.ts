@@ -12,6 +12,8 @@ export interface RunSeedOptions {
   readonly faults?: Readonly<Record<string, boolean>>;
   /** stepBudget bounds the linearizability search per key (default 2e6). */
   readonly stepBudget?: number;
+  /** tailLength is how many last events a violation report shows (default 30). */
+  readonly tailLength?: number;
 }
 
 /** runSeed runs one seed of the simulator to the end: safety, liveness, then linearizability. */
@@ -27,6 +29,7 @@ export function runSeed(options: RunSeedOptions): SeedResult {
         seed: options.seed,
         ...(options.faults === undefined ? {} : { faults: options.faults }),
         ...(options.stepBudget === undefined ? {} : { stepBudget: options.stepBudget }),
+        ...(options.tailLength === undefined ? {} : { tailLength: options.tailLength }),
       }).run(),
   );
 }

@@ -45,6 +45,7 @@ export interface SimOptions {
   readonly faults?: Readonly<Record<string, boolean>>;
   /** stepBudget bounds the linearizability search per key. */
   readonly stepBudget?: number;
+  /** tailLength is how many last events a violation report shows (default 30). */
   readonly tailLength?: number;
 }
 
@@ -188,8 +189,11 @@ type SimEvent<M extends Envelope, H> =
   | { readonly k: "healPartition"; readonly id: number }
   | { readonly k: "configLinePartition" }
   | { readonly k: "decommission"; readonly node: number }
+  | { readonly k: "churn"; readonly node: number; readonly term: number }
+  | { readonly k: "figure8Timeout"; readonly epoch: number }
   | { readonly k: "endFaults" }
-  | { readonly k: "livenessDeadline" };
+  | { readonly k: "livenessDeadline" }
+  | { readonly k: "livenessCheck" };
 
 const emptyMembership: Membership = { voters: [], votersOutgoing: [], learners: [] };
 
@@ -227,12 +231,32 @@ function foldConfChange(m: Membership, ops: readonly ConfChangeOp[]): Membership
   };
 }
 
+/**
+ * Figure8 is the state of the Figure 8 choreography (Raft paper §5.4.2): a
+ * leader is cut off while clients keep writing to it (stage 1); the next
+ * leader is cut off the moment it is elected, before its first append leaves
+ * (stage 2); when a third leader's commit index first moves, it is cut off at
+ * once, before its next appends leave (stage 3), and the second leader comes
+ * back (stage 4). A correct engine commits nothing of an old term by counting
+ * replicas, so its first commit covers its own no-op and the second leader can
+ * no longer win; a faulty one may have applied entries the second overwrites.
+ */
+interface Figure8 {
+  stage: 0 | 1 | 2 | 3 | 4;
+  epoch: number;
+  first: number;
+  second: number;
+  third: number;
+  commitAtElection: number;
+}
+
 /** Simulation runs one seed of one engine. */
 export class Simulation<M extends Envelope, H> {
   private readonly adapter: EngineAdapter<M, H>;
   private readonly seed: number;
   private readonly faults: Readonly<Record<string, boolean>>;
   private readonly stepBudget: number;
+  private readonly tailLength: number;
   private readonly mix: FaultMix;
   private readonly trace: Trace;
   private readonly checker = new SafetyChecker();
@@ -260,6 +284,7 @@ export class Simulation<M extends Envelope, H> {
   private committedMembership: Membership;
   private membershipIndex = 0;
   private livenessViolation: Violation | null = null;
+  private readonly figure8: Figure8 = { stage: 0, epoch: 0, first: 0, second: 0, third: 0, commitAtElection: 0 };
   private readonly stats: SeedStats = {
     events: 0,
     delivered: 0,
@@ -286,7 +311,8 @@ export class Simulation<M extends Envelope, H> {
     this.seed = options.seed;
     this.faults = options.faults ?? {};
     this.stepBudget = options.stepBudget ?? 2_000_000;
-    this.trace = new Trace(options.tailLength ?? 64);
+    this.tailLength = options.tailLength ?? 30;
+    this.trace = new Trace(this.tailLength);
     const root = new SeededRandom(options.seed);
     this.mix = drawFaultMix(root.fork());
     this.net = root.fork();
@@ -362,7 +388,7 @@ export class Simulation<M extends Envelope, H> {
       ticks: Math.floor(this.now / tickMs),
       stats: this.stats,
       mix: this.describeMix(),
-      traceTail: violations.length > 0 ? this.trace.tail(30, decode) : [],
+      traceTail: violations.length > 0 ? this.trace.tail(this.tailLength, decode) : [],
       history: this.history,
     };
   }
@@ -425,11 +451,20 @@ export class Simulation<M extends Envelope, H> {
       case "decommission":
         this.decommission(event.node);
         break;
+      case "churn":
+        this.churn(event.node, event.term);
+        break;
+      case "figure8Timeout":
+        if (event.epoch === this.figure8.epoch) this.endFigure8();
+        break;
       case "endFaults":
         this.endFaults();
         break;
       case "livenessDeadline":
         this.onLivenessDeadline();
+        break;
+      case "livenessCheck":
+        if (this.phase === "liveness") this.checkLivenessDone();
         break;
     }
   }
@@ -551,6 +586,9 @@ export class Simulation<M extends Envelope, H> {
   /** observe notices a node becoming leader: election safety and leader completeness are checked then. */
   private observe(node: SimNode<M, H>, engine: Engine<M, H>): void {
     const status = engine.status();
+    if (this.figure8.stage === 3 && node.id === this.figure8.third && status.commitIndex > this.figure8.commitAtElection) {
+      this.figure8Cut(node.id);
+    }
     if (status.role !== "leader") {
       node.wasLeader = false;
       return;
@@ -563,6 +601,11 @@ export class Simulation<M extends Envelope, H> {
     this.trace.record(TraceKind.becomeLeader, node.id, status.term, status.lastIndex);
     this.checker.observeLeader(node.id, status.term, "status");
     this.checker.checkLeaderCompleteness(node.id, status.term, engine);
+    if (this.figure8.stage !== 0) this.figure8OnLeader(node.id, status.commitIndex);
+    const churn = this.mix.churnAfterElection;
+    if (churn > 0 && this.phase === "fault" && this.nemesis.chance(churn)) {
+      this.queue.push(this.now + this.nemesis.nextInt(3 * tickMs), { k: "churn", node: node.id, term: status.term });
+    }
   }
 
   private scheduleTurn(node: SimNode<M, H>): void {
@@ -978,6 +1021,62 @@ export class Simulation<M extends Envelope, H> {
     if (m.crashPerStep > 0 && r.chance(m.crashPerStep)) this.crashSome();
     if (m.confChangePerStep > 0 && r.chance(m.confChangePerStep)) this.changeMembership();
     if (m.transferPerStep > 0 && r.chance(m.transferPerStep)) this.transferLeadership();
+    if (m.figure8PerStep > 0 && this.figure8.stage === 0 && !this.partitionActive && r.chance(m.figure8PerStep)) this.startFigure8();
+  }
+
+  // ------------------------------------------------------------------ Figure 8 choreography
+
+  /** isolate cuts `ids` off from every other node, replacing any partition; it lasts until healed. */
+  private isolate(ids: readonly number[]): void {
+    this.links.clear();
+    const rest = this.liveIds().filter((id) => !ids.includes(id));
+    this.links.blockBoth(ids, rest);
+    this.partitionActive = true;
+    this.partitionId++;
+    this.stats.partitions++;
+    this.trace.record(TraceKind.partition, PartitionShape.figure8, mask(ids), mask(rest), this.figure8.stage);
+  }
+
+  private startFigure8(): void {
+    const leader = this.findLeader();
+    if (leader === null) return;
+    const f = this.figure8;
+    f.stage = 1;
+    f.epoch++;
+    f.first = leader.node.id;
+    this.isolate([f.first]);
+    this.queue.push(this.now + 8 * this.mix.params.electionTimeoutTicks * tickMs, { k: "figure8Timeout", epoch: f.epoch });
+  }
+
+  private figure8OnLeader(id: number, commitIndex: number): void {
+    const f = this.figure8;
+    if (f.stage === 1 && id !== f.first) {
+      f.stage = 2;
+      f.second = id;
+      this.isolate([id]);
+    } else if (f.stage === 2 && id !== f.second) {
+      f.stage = 3;
+      f.third = id;
+      f.commitAtElection = commitIndex;
+    } else {
+      return;
+    }
+    f.epoch++;
+    this.queue.push(this.now + 8 * this.mix.params.electionTimeoutTicks * tickMs, { k: "figure8Timeout", epoch: f.epoch });
+  }
+
+  private figure8Cut(id: number): void {
+    const f = this.figure8;
+    f.stage = 4;
+    f.epoch++;
+    this.isolate([id]);
+    this.queue.push(this.now + 5 * this.mix.params.electionTimeoutTicks * tickMs, { k: "figure8Timeout", epoch: f.epoch });
+  }
+
+  private endFigure8(): void {
+    this.figure8.stage = 0;
+    this.figure8.epoch++;
+    if (this.partitionActive) this.healPartition();
   }
 
   private liveIds(): number[] {
@@ -1110,6 +1209,31 @@ export class Simulation<M extends Envelope, H> {
     this.queue.push(this.now + 1 + r.nextInt(this.mix.downMsMax), { k: "restart", node: victim.id });
   }
 
+  /** churn crashes, or cuts off from its peers, a leader shortly after its election, if it still leads that term. */
+  private churn(id: number, term: number): void {
+    const node = this.nodes[id];
+    const engine = node?.engine;
+    if (this.phase !== "fault" || node === undefined || engine === undefined || engine === null) return;
+    const status = engine.status();
+    if (status.role !== "leader" || status.term !== term) return;
+    const r = this.nemesis;
+    const down = this.liveIds().length - this.runningNodes().length;
+    if (down < this.mix.downNodesMax && r.chance(0.5)) {
+      this.stats.crashes++;
+      this.crashNode(node);
+      this.queue.push(this.now + 1 + r.nextInt(this.mix.downMsMax), { k: "restart", node: id });
+      return;
+    }
+    if (this.partitionActive) return;
+    const others = this.liveIds().filter((other) => other !== id);
+    this.links.blockBoth([id], others);
+    this.partitionActive = true;
+    this.partitionId++;
+    this.stats.partitions++;
+    this.trace.record(TraceKind.partition, PartitionShape.isolateLeader, mask([id]), mask(others), 0);
+    this.queue.push(this.now + tickMs + r.nextInt(this.mix.partitionMsMax), { k: "healPartition", id: this.partitionId });
+  }
+
   private transferLeadership(): void {
     const leader = this.findLeader();
     if (leader === null) return;
@@ -1227,6 +1351,8 @@ export class Simulation<M extends Envelope, H> {
 
   private endFaults(): void {
     this.phase = "liveness";
+    this.figure8.stage = 0;
+    this.figure8.epoch++;
     this.healMs = this.now;
     this.trace.record(TraceKind.phase, 2);
     this.lossRate = 0;
@@ -1264,7 +1390,11 @@ export class Simulation<M extends Envelope, H> {
 
   private checkLivenessDone(): void {
     for (const client of this.clients) if (!client.doneAfterHeal) return;
-    if (this.findLeader() === null) return;
+    if (this.findLeader() === null) {
+      // Every client is done but no leader stands right now: look again a tick later.
+      this.queue.push(this.now + tickMs, { k: "livenessCheck" });
+      return;
+    }
     this.phase = "done";
     this.trace.record(TraceKind.phase, 3);
   }
