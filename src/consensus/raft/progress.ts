@@ -38,6 +38,12 @@ export class Inflights {
     this.sizes.splice(0, n);
   }
 
+  /** freeFirst releases the oldest message: used when appends may have been lost. */
+  freeFirst(): void {
+    const first = this.lastIndexes[0];
+    if (first !== undefined) this.freeLE(first);
+  }
+
   full(): boolean {
     return this.lastIndexes.length >= this.messagesMax || this.bytes >= this.bytesMax;
   }

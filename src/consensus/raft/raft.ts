@@ -781,6 +781,9 @@ export class RaftEngine implements Engine<RaftMessage, RaftHardState> {
     if (pr === undefined) return;
     pr.recentActive = true;
     pr.probeSent = false;
+    // Appends in the window may have been lost: open one slot so the next
+    // append goes out; a gap makes the follower reject it and we probe back.
+    if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirst();
     if (pr.match < this.log.lastIndex()) this.sendAppend(msg.from);
     if (msg.readContext !== 0) this.ackRead(msg.readContext, msg.from);
   }
