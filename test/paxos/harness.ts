@@ -123,9 +123,12 @@ export class Cluster {
         const first = rd.entries[0];
         if (first !== undefined) disk.entries = [...disk.entries.filter((e) => e.index < first.index), ...rd.entries];
         if (rd.hardState !== null) disk.hardState = rd.hardState;
-        for (const m of rd.messages) checkDurable(m, disk);
-        this.sent.push(...rd.messages);
-        this.inbox.push(...rd.messages);
+        assert.ok(rd.messages.length < 10_000, `node ${id} sent ${rd.messages.length} messages in one Ready`);
+        for (const m of rd.messages) {
+          checkDurable(m, disk);
+          this.sent.push(m);
+          this.inbox.push(m);
+        }
         this.applied.get(id)?.push(...rd.committedEntries);
         this.reads.get(id)?.push(...rd.readStates);
         this.dropped.get(id)?.push(...rd.droppedReads);

@@ -121,18 +121,29 @@ export class Acceptor {
    * this ballot's leader sent contiguously after it.
    */
   prefixFor(ballot: Term, commit: LogIndex): LogIndex {
-    if (this.matchBallot !== ballot) return commit;
+    this.syncMatch(ballot, commit);
     return logIndex(Math.max(commit, Math.min(this.matchUpTo, this.log.lastIndex())));
+  }
+
+  /**
+   * syncMatch starts tracking a new leader's ballot. Its starting point comes
+   * from the durable log, so it survives a restart: an entry whose term is
+   * `ballot` holds exactly what that ballot's leader proposed for the slot (a
+   * ballot proposes one value per slot), so the run of such entries right after
+   * the commit index already matches the leader.
+   */
+  private syncMatch(ballot: Term, commit: LogIndex): void {
+    if (this.matchBallot === ballot) return;
+    this.matchBallot = ballot;
+    let upTo: number = commit;
+    while (this.log.entry(upTo + 1)?.term === ballot) upTo++;
+    this.matchUpTo = upTo;
   }
 
   private raisePromise(ballot: Term): void {
     if (ballot > this.promised) {
       this.promised = ballot;
       this.durablePromised = ballot;
-    }
-    if (this.matchBallot !== ballot) {
-      this.matchBallot = ballot;
-      this.matchUpTo = 0;
     }
   }
 }

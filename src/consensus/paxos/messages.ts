@@ -78,12 +78,15 @@ export interface Accept extends PaxosEnvelope {
  * Accepted is phase 2b. `prefix` is the acceptor's consistent prefix for this
  * ballot: its log on [1, prefix] holds the leader's values (accepted under the
  * ballot, or known chosen). On `reject` the batch did not start at or below
- * prefix + 1 and the leader resumes from there; `needSnapshot` says the acceptor
+ * prefix + 1 and the leader resumes from there — unless that batch is no longer
+ * in flight (it already resumed: acting again would multiply the traffic); `needSnapshot` says the acceptor
  * has no base membership yet (a brand-new member) and needs a snapshot first.
  */
 export interface Accepted extends PaxosEnvelope {
   readonly type: "accepted";
   readonly reject: boolean;
+  /** batchFirst is the first slot of the batch answered (0 for a snapshot or an empty batch). */
+  readonly batchFirst: LogIndex;
   readonly prefix: LogIndex;
   readonly needSnapshot: boolean;
 }

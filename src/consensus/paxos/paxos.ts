@@ -392,6 +392,10 @@ export class PaxosEngine implements Engine<PaxosMessage, PaxosHardState> {
 
   /** campaign starts phase 1 with a ballot above every ballot promised or seen. */
   private campaign(): void {
+    if (!isVoter(this.learner.membership, this.id)) {
+      this.becomeFollower(noNode);
+      return;
+    }
     const ballot = nextBallot(this.id, [this.acceptor.promised, this.highestSeen]);
     const fromSlot = logIndex(this.learner.commit + 1);
     const own = this.acceptor.prepare(ballot, fromSlot, null);
@@ -507,7 +511,8 @@ export class PaxosEngine implements Engine<PaxosMessage, PaxosHardState> {
   private onAccept(m: Accept): void {
     if (!this.hasBase()) {
       if (m.ballot >= this.acceptor.promised) this.followLeader(m.from, m.ballot);
-      this.send({ type: "accepted", to: m.from, ballot: m.ballot, reject: true, prefix: this.learner.commit, needSnapshot: true });
+      const batchFirst = m.entries[0]?.index ?? logIndex(0);
+      this.send({ type: "accepted", to: m.from, ballot: m.ballot, reject: true, batchFirst, prefix: this.learner.commit, needSnapshot: true });
       return;
     }
     const out = this.acceptor.accept(m.ballot, m.entries, m.commit, this.learner.commit);
@@ -518,7 +523,8 @@ export class PaxosEngine implements Engine<PaxosMessage, PaxosHardState> {
     this.followLeader(m.from, m.ballot);
     if (out.kind === "ok") this.commitTo(Math.min(m.commit, out.prefix));
     const prefix = this.acceptor.prefixFor(m.ballot, this.learner.commit);
-    this.send({ type: "accepted", to: m.from, ballot: m.ballot, reject: out.kind === "reject", prefix, needSnapshot: false });
+    const batchFirst = m.entries[0]?.index ?? logIndex(0);
+    this.send({ type: "accepted", to: m.from, ballot: m.ballot, reject: out.kind === "reject", batchFirst, prefix, needSnapshot: false });
   }
 
   private onHeartbeat(m: Heartbeat): void {
@@ -552,15 +558,18 @@ export class PaxosEngine implements Engine<PaxosMessage, PaxosHardState> {
     }
     const fromLeader = ballotNode(m.ballot) === m.from;
     if (fromLeader) this.followLeader(m.from, m.ballot);
+    // A leader recovered every open slot in phase 1; a snapshot meant for it as a candidate is late.
+    if (this.role === "leader") return;
     const snap = m.snapshot;
     if (snap.meta.index > this.learner.commit || !this.hasBase()) {
       this.log.installSnapshot(snap);
       this.learner.installSnapshot(snap);
-      if (this.role === "candidate") this.campaign(); // phase 1 must start after the snapshot
+      // Phase 1 must start after the snapshot, if this node still votes at all.
+      if (this.role === "candidate") this.campaign();
     }
     if (fromLeader) {
       const prefix = this.acceptor.prefixFor(m.ballot, this.learner.commit);
-      this.send({ type: "accepted", to: m.from, ballot: m.ballot, reject: false, prefix, needSnapshot: false });
+      this.send({ type: "accepted", to: m.from, ballot: m.ballot, reject: false, batchFirst: logIndex(0), prefix, needSnapshot: false });
     }
   }
 
@@ -599,7 +608,9 @@ export class PaxosEngine implements Engine<PaxosMessage, PaxosHardState> {
     const pr = this.progress.get(m.from);
     if (this.role !== "leader" || m.ballot !== this.ballot || pr === undefined) return;
     pr.active = true;
-    if (m.needSnapshot) {
+    if (m.reject && !pr.isInflight(m.batchFirst)) {
+      // A batch sent before the leader last resumed: already handled.
+    } else if (m.needSnapshot) {
       pr.resetTo(m.prefix);
       pr.needSnapshot = true;
     } else if (m.reject || pr.snapshotPending) {
@@ -693,7 +704,7 @@ export class PaxosEngine implements Engine<PaxosMessage, PaxosHardState> {
       const last = entries[entries.length - 1];
       assert(last !== undefined, `slot ${pr.next} missing from the leader's log`);
       this.send({ type: "accept", to, ballot: this.ballot, entries, commit: this.learner.commit });
-      pr.sent(last.index, batchBytes(entries));
+      pr.sent(pr.next, last.index, batchBytes(entries));
     }
   }
 

@@ -126,6 +126,7 @@ export class PhaseOne {
 
 /** Inflight is one unacknowledged accept batch. */
 interface Inflight {
+  readonly first: number;
   readonly last: number;
   readonly bytes: number;
 }
@@ -164,8 +165,13 @@ export class Progress {
     return this.inflight.length >= messagesMax || (this.inflight.length > 0 && this.inflightBytes >= bytesMax);
   }
 
-  sent(last: number, bytes: number): void {
-    this.inflight.push({ last, bytes });
+  /** isInflight says whether a batch starting at `first` is still unacknowledged. */
+  isInflight(first: number): boolean {
+    return this.inflight.some((f) => f.first === first);
+  }
+
+  sent(first: number, last: number, bytes: number): void {
+    this.inflight.push({ first, last, bytes });
     this.inflightBytes += bytes;
     this.next = last + 1;
   }
@@ -180,12 +186,16 @@ export class Progress {
     }
   }
 
-  /** resetTo forgets what is in flight and resumes sending after `prefix`. */
+  /**
+   * resetTo forgets what is in flight and resumes sending after `prefix`, the
+   * acceptor's own report. It may lower `match`: only the acceptor knows its
+   * prefix, and counting it lower only delays decisions, never makes a wrong one.
+   */
   resetTo(prefix: number): void {
-    this.ackedTo(prefix);
     this.inflight = [];
     this.inflightBytes = 0;
-    this.next = Math.max(this.match, prefix) + 1;
+    this.match = prefix;
+    this.next = prefix + 1;
     this.snapshotPending = false;
     this.stalled = 0;
   }
