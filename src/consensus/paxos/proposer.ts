@@ -25,7 +25,9 @@ interface RecoveredSlot {
  *   at or above the choosing one is that value, and the promise quorum
  *   intersects the choosing quorum);
  * - a slot below the highest reported one that nobody reports is a hole,
- *   filled with a no-op.
+ *   filled with a no-op. (Each acceptor's log is contiguous — it refuses an
+ *   accept batch that would leave a gap — so among complete promises the
+ *   longest log covers every slot; the rule is kept for safety regardless.)
  *
  * Which quorum is enough depends on the configurations the recovered slots
  * bring in: see `configChain`.
