@@ -4,10 +4,11 @@ import { join, relative } from "node:path";
 import { test } from "node:test";
 
 /**
- * The consensus cores are pure: no I/O, no clock, no global randomness, no
- * asynchrony. Every file under src/consensus/ is scanned for the constructs
- * that would break that.
+ * The cores are pure: no I/O, no clock, no global randomness, no asynchrony.
+ * Every file under the core folders is scanned for the constructs that would
+ * break that: the consensus engines and the MVCC state machine.
  */
+const coreFolders = ["consensus", "kv"] as const;
 const forbidden: readonly { readonly pattern: RegExp; readonly why: string }[] = [
   { pattern: /\bfrom\s+["'](?!\.{1,2}\/)[^"']+["']/, why: "imports a package (only relative imports are allowed)" },
   { pattern: /\bimport\s*\(/, why: "dynamic import" },
@@ -25,7 +26,7 @@ const forbidden: readonly { readonly pattern: RegExp; readonly why: string }[] =
 ];
 
 /** violations lists the forbidden constructs in one source text, ignoring comments. */
-export function violations(source: string): string[] {
+function violations(source: string): string[] {
   const code = source.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
   const found: string[] = [];
   for (const { pattern, why } of forbidden) {
@@ -61,12 +62,14 @@ test("the scanner recognises every forbidden construct", () => {
   assert.deepEqual(violations(`import type { A } from "./types.js"; // Date in a comment\nconst a = 1;`), []);
 });
 
-test("nothing under src/consensus/ does I/O, reads the clock, uses global randomness or awaits", () => {
-  const root = join(import.meta.dirname, "..", "src", "consensus");
-  const files = sourceFiles(root);
-  assert.ok(files.length > 0);
-  const problems = files.flatMap((file) =>
-    violations(readFileSync(file, "utf8")).map((v) => `${relative(root, file)}: ${v}`),
-  );
-  assert.deepEqual(problems, []);
-});
+for (const folder of coreFolders) {
+  test(`nothing under src/${folder}/ does I/O, reads the clock, uses global randomness or awaits`, () => {
+    const root = join(import.meta.dirname, "..", "src", folder);
+    const files = sourceFiles(root);
+    assert.ok(files.length > 0);
+    const problems = files.flatMap((file) =>
+      violations(readFileSync(file, "utf8")).map((v) => `${relative(root, file)}: ${v}`),
+    );
+    assert.deepEqual(problems, []);
+  });
+}
