@@ -315,3 +315,16 @@ test("bad input is refused before it is queued", async () => {
     await s.close();
   });
 });
+
+test("writes beyond pendingWritesMax are refused, not queued", async () => {
+  await withStorage("overload", async (dir) => {
+    const s = Storage.open({ dataDir: dir, pendingWritesMax: 2 });
+    const g = s.group<RaftHardState>(g1);
+    const first = g.persist({ hardState: hardState(1, 1, 0), entries: run(1, 2, 1), snapshot: null });
+    const second = g.persist({ hardState: null, entries: run(2, 3, 1), snapshot: null });
+    await assert.rejects(g.persist({ hardState: null, entries: run(3, 4, 1), snapshot: null }), { code: "overloaded" });
+    await Promise.all([first, second]);
+    assert.deepEqual(indexes(g.load().entries), [1, 2]);
+    await s.close();
+  });
+});
