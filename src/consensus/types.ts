@@ -116,9 +116,16 @@ export interface Envelope {
 export interface Ready<M extends Envelope, H> {
   /** Hard state to persist, or null when unchanged. */
   readonly hardState: H | null;
-  /** Log entries to persist; they replace any stored entries from `entries[0].index` on. */
+  /**
+   * Log entries to persist; they replace any stored entries from `entries[0].index` on.
+   * With a snapshot, they are the whole log after it (see `snapshot`).
+   */
   readonly entries: readonly Entry[];
-  /** A snapshot to persist and install into the state machine, or null. */
+  /**
+   * A snapshot to persist and install into the state machine, or null. The
+   * driver replaces its whole stored log with it: an engine that keeps entries
+   * above the snapshot re-sends them in `entries` of the same Ready.
+   */
   readonly snapshot: Snapshot | null;
   /** Messages to send, only after everything above is durable. */
   readonly messages: readonly M[];
@@ -130,7 +137,13 @@ export interface Ready<M extends Envelope, H> {
   readonly droppedReads: readonly number[];
 }
 
-/** ProposeResult tells whether a proposal was appended, and where. */
+/**
+ * ProposeResult tells whether a proposal was appended, and where. Callers
+ * recognise their command when it is applied by its content (a request id
+ * inside the data), not by (index, term): a Paxos leader may re-propose a
+ * recovered value under a new ballot, so the same data can commit under
+ * another term.
+ */
 export type ProposeResult =
   | { readonly ok: true; readonly index: LogIndex; readonly term: Term }
   | { readonly ok: false; readonly reason: ProposeRejection; readonly leader: NodeId };
