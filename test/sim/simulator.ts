@@ -15,8 +15,11 @@
  * - Clients reach nodes over their own links, which peer partitions do not cut:
  *   a client can keep talking to a partitioned old leader, which is exactly
  *   what exposes stale reads. A request to a crashed node is lost.
- * - After the fault phase everything heals and the liveness phase must elect a
- *   leader and complete every client's operation within a bound.
+ * - After the fault phase everything heals (crashed nodes restart, partitions,
+ *   loss, duplication, long delays and reordering stop: links become FIFO; the
+ *   nemesis stops) and the liveness phase must elect a leader and complete every
+ *   client's pending operation, plus one new operation per client, within
+ *   `livenessTimeouts` election timeouts.
  */
 import { SeededRandom } from "../../src/consensus/random.js";
 import { logIndex, nodeId } from "../../src/consensus/types.js";
@@ -277,6 +280,9 @@ export class Simulation<M extends Envelope, H> {
   private lossRate: number;
   private duplicateRate: number;
   private longDelayRate: number;
+  /** fifo is set by the heal: from then on each link delivers in order (no reordering). */
+  private fifo = false;
+  private readonly lastDelivery = new Float64Array((nodeIdsMax + 1) * (nodeIdsMax + 1));
   private partitionId = 0;
   private partitionActive = false;
   private nextOpId = 1;
@@ -761,7 +767,14 @@ export class Simulation<M extends Envelope, H> {
       this.stats.dropped++;
       return;
     }
-    const delay = this.messageDelay();
+    let delay = this.messageDelay();
+    if (this.fifo) {
+      // Healed links deliver in order: no message overtakes an earlier one on its link.
+      const link = msg.from * (nodeIdsMax + 1) + msg.to;
+      const at = Math.max(this.now + delay, this.lastDelivery[link] ?? 0);
+      this.lastDelivery[link] = at;
+      delay = at - this.now;
+    }
     this.queue.push(this.now + delay, { k: "msg", msg });
     if (this.duplicateRate > 0 && net.chance(this.duplicateRate)) {
       this.traceMessage(TraceKind.duplicate, msg);
@@ -1327,10 +1340,22 @@ export class Simulation<M extends Envelope, H> {
     }
   }
 
+  /**
+   * scheduleDecommissions follows the committed membership: a node it no longer
+   * names is shut down a little later; a decommissioned node it names again (a
+   * re-add that committed after the node was shut down) is started again.
+   */
   private scheduleDecommissions(): void {
     for (const node of this.nodes) {
-      if (node === undefined || node.decommissioned || node.decommissionPending) continue;
-      if (isMember(this.committedMembership, node.id)) continue;
+      if (node === undefined) continue;
+      if (isMember(this.committedMembership, node.id)) {
+        if (node.decommissioned) {
+          node.decommissioned = false;
+          if (node.engine === null) this.startEngine(node);
+        }
+        continue;
+      }
+      if (node.decommissioned || node.decommissionPending) continue;
       node.decommissionPending = true;
       this.queue.push(this.now + 3 * this.mix.params.electionTimeoutTicks * tickMs, { k: "decommission", node: node.id });
     }
@@ -1358,6 +1383,7 @@ export class Simulation<M extends Envelope, H> {
     this.lossRate = 0;
     this.duplicateRate = 0;
     this.longDelayRate = 0;
+    this.fifo = true;
     if (this.partitionActive) this.healPartition();
     for (const node of this.nodes) if (node !== undefined && node.engine === null && !node.decommissioned) this.startEngine(node);
     // Idle clients already have a wake-up pending: each starts one more op, after the heal.
