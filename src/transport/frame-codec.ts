@@ -10,7 +10,8 @@ import { assert } from "../consensus/types.js";
  * later frame is one engine message (an object carrying an Envelope). Each
  * payload decodes on its own: msgpack records (which make arrays of like
  * objects, e.g. an append's entries, smaller and faster) are defined inside the
- * payload that uses them, never across frames.
+ * payload that uses them, never across frames. Values round-trip exactly except
+ * that binary fields arrive as plain Uint8Arrays and -0 arrives as 0.
  */
 
 /** frameHeaderBytes is the size of a frame's length prefix. */

@@ -75,11 +75,12 @@ test("decoded binary data does not alias the bytes that were fed", () => {
   assert.deepEqual(first.data, new Uint8Array([0, 1, 2, 255]));
 });
 
+// msgpack writes -0 as the integer 0; no engine message carries -0, so the generator leaves it out.
 test("any chunking of a frame stream decodes to the same frames", () => {
   const value = fc.oneof(
     fc.constant<unknown>(append),
     fc.record({ groupId: fc.nat(), from: fc.integer({ min: 1 }), to: fc.integer({ min: 1 }), data: fc.uint8Array({ maxLength: 600 }) }, { noNullPrototype: true }),
-    fc.record({ type: fc.string(), n: fc.double({ noNaN: true }), list: fc.array(fc.nat(), { maxLength: 20 }) }, { noNullPrototype: true }),
+    fc.record({ type: fc.string(), n: fc.double({ noNaN: true }).filter((n) => !Object.is(n, -0)), list: fc.array(fc.nat(), { maxLength: 20 }) }, { noNullPrototype: true }),
   );
   fc.assert(
     fc.property(fc.array(value, { minLength: 1, maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 900 }), { maxLength: 40 }), (values, cuts) => {
