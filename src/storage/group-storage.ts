@@ -1,4 +1,4 @@
-import type { Entry, GroupId, LogIndex, Membership, Snapshot, Term } from "../consensus/types.js";
+import type { Entry, GroupId, LogIndex, Membership, Snapshot } from "../consensus/types.js";
 import { assert, logIndex } from "../consensus/types.js";
 import type { RecordKind } from "./errors.js";
 import { StorageCorruptionError, StorageError } from "./errors.js";
@@ -104,11 +104,11 @@ export class GroupStorage<H> {
    * persist makes one Ready's snapshot, entries and hard state durable, in that
    * order, in one commit (shared with every other write of this event-loop turn).
    *
-   * A snapshot replaces the log it covers: the stored log after it is kept only
-   * if the entry at its index has its term (the log continues the snapshot), as
-   * the Raft paper's InstallSnapshot rule says; otherwise the whole log goes.
-   * Entries replace every stored entry from `entries[0].index` on; they must be
-   * contiguous, start after the snapshot, and leave no gap after the stored log.
+   * A snapshot replaces the whole stored log (the engine contract in
+   * consensus/types.ts: an engine that keeps entries above the snapshot re-sends
+   * them in the same Ready's `entries`). Entries replace every stored entry from
+   * `entries[0].index` on; they must be contiguous, start after the snapshot,
+   * and leave no gap after the stored log.
    */
   persist(request: PersistRequest<H>): Promise<void> {
     const problem = checkContiguous(request.entries);
@@ -203,13 +203,10 @@ export class GroupStorage<H> {
   private writePersist(request: PersistRequest<H>, hardState: Buffer | null): void {
     const b = this.bounds;
     // Plan first, write after: a refused write must write nothing.
-    let keepFrom = b.lo; // entries below stay as they are
     let next = { lo: b.lo, hi: b.hi, snapshotIndex: b.snapshotIndex, snapshotTerm: b.snapshotTerm };
     if (request.snapshot !== null) {
       const { index, term: snapshotTerm } = request.snapshot.meta;
-      const continues = b.lo <= index && index < b.hi && this.termAt(index) === snapshotTerm;
-      keepFrom = continues ? index + 1 : b.hi;
-      next = { lo: index + 1, hi: continues ? b.hi : index + 1, snapshotIndex: index, snapshotTerm };
+      next = { lo: index + 1, hi: index + 1, snapshotIndex: index, snapshotTerm };
     }
     const first = request.entries[0];
     if (first !== undefined) {
@@ -222,7 +219,7 @@ export class GroupStorage<H> {
     }
     if (request.snapshot !== null) {
       this.writeSnapshot(request.snapshot);
-      this.removeEntries(b.lo, keepFrom);
+      this.removeEntries(b.lo, b.hi);
     }
     if (first !== undefined) {
       this.removeEntries(first.index, next.hi);
@@ -261,19 +258,6 @@ export class GroupStorage<H> {
   }
 
   // ----- reads -----
-
-  /** termAt is the term of the stored entry at `index` (which must exist). */
-  private termAt(index: number): Term {
-    const entry = this.readEntry(index);
-    if (entry === null) throw this.corrupt("entry", index, "entry inside the stored log bounds is missing");
-    return entry.term;
-  }
-
-  private readEntry(index: number): Entry | null {
-    const key = entryKey(this.groupId, index);
-    const payload = this.get(key, "entry", index);
-    return payload === null ? null : this.decodeEntryAt(index, payload);
-  }
 
   private decodeEntryAt(index: number, payload: Uint8Array): Entry {
     let entry: Entry | string;

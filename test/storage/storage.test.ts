@@ -138,22 +138,28 @@ test("a saved snapshot hides the log it covers, and compaction drops it", async 
   });
 });
 
-test("an installed snapshot keeps the log that continues it and drops a log that does not", async () => {
+test("an installed snapshot replaces the whole stored log; entries in the same Ready follow it", async () => {
   await withStorage("install", async (dir) => {
     const s = Storage.open({ dataDir: dir });
     const a = s.group<RaftHardState>(g1);
     await a.persist({ hardState: null, entries: run(1, 11, 1), snapshot: null });
+    // Even a log that continues the snapshot goes: the engine re-sends what it keeps.
     await a.persist({ hardState: hardState(1, 0, 6), entries: [], snapshot: snapshotAt(6, 1, 64) });
-    assert.deepEqual(indexes(a.load().entries), [7, 8, 9, 10]);
-    assert.deepEqual(a.entries(logIndex(1), logIndex(7)), []);
+    assert.deepEqual(a.load().entries, []);
+    assert.deepEqual(a.entries(logIndex(1), logIndex(11)), []);
+    await a.persist({ hardState: null, entries: run(7, 9, 1), snapshot: snapshotAt(6, 1, 64) });
+    assert.deepEqual(indexes(a.load().entries), [7, 8]);
 
     const b = s.group<RaftHardState>(g2);
     await b.persist({ hardState: null, entries: run(1, 11, 1), snapshot: null });
-    // The snapshot's term at 6 differs: the whole log goes, then entries after it are written.
     await b.persist({ hardState: hardState(3, 0, 8), entries: run(9, 11, 3), snapshot: snapshotAt(8, 3, 64) });
     const state = b.load();
     assert.equal(state.snapshot?.meta.index, 8);
     assert.deepEqual(indexes(state.entries), [9, 10]);
+    assert.deepEqual(
+      state.entries.map((e) => e.term),
+      [3, 3],
+    );
     assert.deepEqual(b.entries(logIndex(1), logIndex(9)), []);
     // A snapshot far ahead of a short log leaves an empty log after it.
     await b.persist({ hardState: null, entries: [], snapshot: snapshotAt(100, 4, 8) });
@@ -163,6 +169,10 @@ test("an installed snapshot keeps the log that continues it and drops a log that
     await assert.rejects(b.persist({ hardState: null, entries: run(100, 101, 4), snapshot: null }), {
       code: "invalidWrite",
     });
+    await assert.rejects(b.persist({ hardState: null, entries: run(12, 13, 4), snapshot: snapshotAt(10, 4, 8) }), {
+      code: "invalidWrite",
+    });
+    assert.deepEqual(indexes(b.load().entries), [101, 102], "a refused Ready wrote nothing");
     await s.close();
   });
 });
