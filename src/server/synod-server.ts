@@ -1,0 +1,341 @@
+import { randomBytes } from "node:crypto";
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import { SeededRandom } from "../consensus/random.js";
+import { defaultRaftLimits } from "../consensus/raft/config.js";
+import type { RaftHardState, RaftMessage } from "../consensus/raft/messages.js";
+import { RaftEngine } from "../consensus/raft/raft.js";
+import { groupId, nodeId, noNode } from "../consensus/types.js";
+import type { Envelope, GroupId, Membership, NodeId } from "../consensus/types.js";
+import type { KvError } from "../kv/index.js";
+import type {
+  CompactionRequest,
+  CompactionResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  HashKvResponse,
+  KvRequest,
+  KvResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  TxnRequest,
+  TxnResponse,
+} from "../kv/index.js";
+import { ReplicaError } from "../replica/errors.js";
+import { Replica } from "../replica/replica.js";
+import { raftDurableState } from "../storage/raft-state.js";
+import { envFileName, Storage } from "../storage/storage.js";
+import type { GroupStorage } from "../storage/group-storage.js";
+import { TcpTransport } from "../transport/tcp-transport.js";
+import type { HostPort, ServerConfig } from "./config.js";
+import { clusterIdOf, memberIdOf, parseUrl } from "./config.js";
+import { encodeCommand, KvStateMachine } from "./kv-state-machine.js";
+
+/** The single group that holds the whole keyspace until sharding arrives. */
+export const mainGroup: GroupId = groupId(1);
+
+/** Member is one member of the cluster as the etcd API reports it. */
+export interface Member {
+  readonly nodeId: NodeId;
+  readonly id: bigint;
+  readonly name: string;
+  readonly peerUrls: readonly string[];
+  readonly clientUrls: readonly string[];
+  readonly isLearner: boolean;
+}
+
+/** Server-level peer messages, carried on the same connections as the engine's. */
+type ForwardMessage =
+  | (Envelope & { readonly type: "forwardProposal"; readonly id: string; readonly data: Uint8Array })
+  | (Envelope & { readonly type: "forwardRejected"; readonly id: string; readonly reason: string });
+
+type PeerMessage = RaftMessage | ForwardMessage;
+
+/** StatusInfo is what Maintenance.Status reports. */
+export interface StatusInfo {
+  readonly version: string;
+  readonly dbSizeBytes: number;
+  readonly dbSizeInUseBytes: number;
+  readonly leader: bigint;
+  readonly raftIndex: number;
+  readonly raftTerm: number;
+  readonly raftAppliedIndex: number;
+  readonly errors: readonly string[];
+  readonly isLearner: boolean;
+}
+
+export const synodVersion = "3.4.0";
+
+/**
+ * SynodServer is one member: storage, the consensus replica of the main group,
+ * peer transport, and the KV operations the client API calls. Every member
+ * accepts requests: writes are proposed by the leader (followers forward them)
+ * and waited on by request id until this member applies them; linearizable
+ * reads wait for a ReadIndex barrier, serializable reads read local state.
+ */
+export class SynodServer {
+  readonly members: readonly Member[];
+  readonly self: Member;
+  readonly clusterId: bigint;
+  private readonly storage: Storage;
+  private readonly groupStorage: GroupStorage<RaftHardState>;
+  private readonly stateMachine: KvStateMachine;
+  private readonly engine: RaftEngine;
+  private readonly replica: Replica<RaftMessage, RaftHardState>;
+  private readonly transport: TcpTransport<PeerMessage>;
+  private readonly requestNonce = randomBytes(6).toString("hex");
+  private requestSeq = 0;
+  private readonly forwarded = new Map<string, (reason: string) => void>();
+  private stopped = false;
+
+  private constructor(readonly config: ServerConfig) {
+    this.members = membersOf(config);
+    const self = this.members.find((m) => m.name === config.name);
+    if (self === undefined) throw new Error(`--name ${config.name} is not in --initial-cluster`);
+    this.self = self;
+    this.clusterId = clusterIdOf(this.members.map((m) => m.id));
+    this.storage = Storage.open({ dataDir: config.dataDir });
+    try {
+      this.groupStorage = this.storage.group<RaftHardState>(mainGroup);
+      this.stateMachine = new KvStateMachine(this.storage, { requestBytesMax: config.requestBytesMax, txnOpsMax: config.txnOpsMax });
+      const stored = this.groupStorage.load();
+      const bootstrap: Membership =
+        config.initialClusterState === "new"
+          ? { voters: this.members.map((m) => m.nodeId), votersOutgoing: [], learners: [] }
+          : { voters: [], votersOutgoing: [], learners: [] };
+      const durable = raftDurableState({ ...stored, bootstrap: stored.bootstrap ?? bootstrap });
+      this.engine = new RaftEngine(
+        {
+          ...defaultRaftLimits,
+          id: self.nodeId,
+          groupId: mainGroup,
+          electionTimeoutTicks: config.electionTimeoutTicks,
+          random: new SeededRandom(randomBytes(4).readUInt32LE(0)),
+        },
+        durable,
+      );
+      const listen = config.listenPeerUrls[0];
+      if (listen === undefined) throw new Error("--listen-peer-urls is empty");
+      this.transport = new TcpTransport<PeerMessage>({
+        self: self.nodeId,
+        listen,
+        clusterToken: config.initialClusterToken,
+        peers: this.members.filter((m) => m !== self).map((m) => [m.nodeId, peerAddressOf(m)] as const),
+      });
+      this.replica = new Replica(this.engine, this.groupStorage, { send: (m) => this.transport.send(m) }, this.stateMachine, {
+        tickMs: config.tickMs,
+        snapshotEntries: config.snapshotEntries,
+      });
+    } catch (error) {
+      void this.storage.close();
+      throw error;
+    }
+  }
+
+  /** open claims the data dir and builds the member; `start` then begins serving. */
+  static open(config: ServerConfig): SynodServer {
+    return new SynodServer(config);
+  }
+
+  async start(): Promise<void> {
+    if (this.groupStorage.load().bootstrap === null && this.config.initialClusterState === "new") {
+      await this.groupStorage.saveBootstrap({ voters: this.members.map((m) => m.nodeId), votersOutgoing: [], learners: [] });
+    }
+    this.transport.onMessage((m) => this.receive(m));
+    await this.transport.start();
+    this.replica.start();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.replica.stop();
+    for (const reject of this.forwarded.values()) reject("stopped");
+    this.forwarded.clear();
+    await this.transport.stop();
+    await this.storage.close();
+  }
+
+  /** fatalError is set when the replica stopped itself (storage failure, broken invariant). */
+  fatalError(): Error | undefined {
+    return this.replica.error();
+  }
+
+  // ---------------------------------------------------------------- KV
+
+  async range(request: RangeRequest): Promise<RangeResponse> {
+    this.checkRequest({ range: request });
+    if (!request.serializable) await this.withTimeout(this.replica.linearizableBarrier());
+    return unwrap(this.stateMachine.mvcc.range(request));
+  }
+
+  async put(request: PutRequest): Promise<PutResponse> {
+    const response = await this.write({ put: request });
+    if (!("put" in response)) throw new Error("put answered with another response");
+    return response.put;
+  }
+
+  async deleteRange(request: DeleteRangeRequest): Promise<DeleteRangeResponse> {
+    const response = await this.write({ deleteRange: request });
+    if (!("deleteRange" in response)) throw new Error("deleteRange answered with another response");
+    return response.deleteRange;
+  }
+
+  async txn(request: TxnRequest): Promise<TxnResponse> {
+    const response = await this.write({ txn: request });
+    if (!("txn" in response)) throw new Error("txn answered with another response");
+    return response.txn;
+  }
+
+  async compact(request: CompactionRequest): Promise<CompactionResponse> {
+    const response = await this.write({ compaction: request });
+    if (!("compaction" in response)) throw new Error("compact answered with another response");
+    return response.compaction;
+  }
+
+  async hashKv(revision: number): Promise<HashKvResponse> {
+    return Promise.resolve(unwrap(this.stateMachine.mvcc.hashKv(revision)));
+  }
+
+  /** currentRevision is the applied store revision, for response headers. */
+  revision(): number {
+    return this.stateMachine.mvcc.revision;
+  }
+
+  raftTerm(): number {
+    return this.engine.status().term;
+  }
+
+  status(): StatusInfo {
+    const s = this.engine.status();
+    const leader = this.members.find((m) => m.nodeId === s.leader);
+    const error = this.fatalError();
+    return {
+      version: synodVersion,
+      dbSizeBytes: this.dbSizeBytes(),
+      dbSizeInUseBytes: this.dbSizeBytes(),
+      leader: leader?.id ?? 0n,
+      raftIndex: s.commitIndex,
+      raftTerm: s.term,
+      raftAppliedIndex: this.stateMachine.appliedIndex(),
+      errors: error === undefined ? [] : [error.message],
+      isLearner: s.membership.learners.includes(this.self.nodeId),
+    };
+  }
+
+  private dbSizeBytes(): number {
+    try {
+      return statSync(join(this.config.dataDir, envFileName)).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  private checkRequest(request: KvRequest): void {
+    const error = this.stateMachine.mvcc.check(request);
+    if (error !== undefined) throw error;
+  }
+
+  /** write proposes a command and waits until THIS member has applied it. */
+  private async write(request: KvRequest): Promise<KvResponse> {
+    this.checkRequest(request);
+    const id = `${this.self.nodeId}.${this.requestNonce}.${++this.requestSeq}`;
+    const data = encodeCommand({ id, request });
+    const waiter = this.stateMachine.waitFor(id);
+    try {
+      const rejected = new Promise<never>((_, reject) => {
+        this.forwarded.set(id, (reason) => reject(rejectionError(reason)));
+      });
+      this.proposeOrForward(id, data);
+      const result = await this.withTimeout(Promise.race([waiter.promise, rejected]));
+      if (!result.ok) throw result.error;
+      return result.response;
+    } finally {
+      waiter.cancel();
+      this.forwarded.delete(id);
+    }
+  }
+
+  private proposeOrForward(id: string, data: Uint8Array): void {
+    const status = this.engine.status();
+    if (status.role === "leader") {
+      const result = this.replica.propose(data);
+      if (!result.ok) this.forwarded.get(id)?.(result.reason);
+      return;
+    }
+    if (status.leader === noNode) {
+      this.forwarded.get(id)?.("noLeader");
+      return;
+    }
+    this.transport.send({ type: "forwardProposal", groupId: mainGroup, from: this.self.nodeId, to: status.leader, id, data });
+  }
+
+  private receive(message: PeerMessage): void {
+    if (message.type !== "forwardProposal" && message.type !== "forwardRejected") {
+      this.replica.receive(message);
+      return;
+    }
+    switch (message.type) {
+      case "forwardProposal": {
+        const result = this.engine.status().role === "leader" ? this.replica.propose(message.data) : { ok: false as const, reason: "notLeader" };
+        if (!result.ok) {
+          this.transport.send({ type: "forwardRejected", groupId: mainGroup, from: this.self.nodeId, to: message.from, id: message.id, reason: result.reason });
+        }
+        return;
+      }
+      case "forwardRejected":
+        this.forwarded.get(message.id)?.(message.reason);
+        return;
+    }
+  }
+
+  private withTimeout<T>(promise: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ReplicaError("timeout", "etcdserver: request timed out")), this.config.requestTimeoutMs);
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  }
+}
+
+function rejectionError(reason: string): ReplicaError {
+  switch (reason) {
+    case "noLeader":
+    case "notLeader":
+      return new ReplicaError("noLeader", "etcdserver: no leader");
+    case "transferring":
+      return new ReplicaError("leaderChanged", "etcdserver: leader changed");
+    case "uncommittedBytesMax":
+      return new ReplicaError("overloaded", "etcdserver: too many requests");
+    case "stopped":
+      return new ReplicaError("stopped", "etcdserver: server stopped");
+    default:
+      return new ReplicaError("overloaded", `etcdserver: proposal refused (${reason})`);
+  }
+}
+
+function unwrap<T>(result: { ok: true; value: T } | { ok: false; error: KvError }): T {
+  if (!result.ok) throw result.error;
+  return result.value;
+}
+
+/** membersOf numbers the initial members 1..n by name, so every member derives the same node ids. */
+function membersOf(config: ServerConfig): Member[] {
+  const sorted = [...config.initialCluster].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return sorted.map((m, i) => ({
+    nodeId: nodeId(i + 1),
+    id: memberIdOf(m.peerUrls, config.initialClusterToken),
+    name: m.name,
+    peerUrls: m.peerUrls,
+    clientUrls: m.name === config.name ? config.advertiseClientUrls : [],
+    isLearner: false,
+  }));
+}
+
+function peerAddressOf(member: Member): HostPort {
+  const url = member.peerUrls[0];
+  if (url === undefined) throw new Error(`member ${member.name} has no peer URL`);
+  return parseUrl(url, "--initial-cluster");
+}
