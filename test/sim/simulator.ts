@@ -105,6 +105,15 @@ const rejectionCode: Readonly<Record<ProposeRejection, number>> = {
   invalidConfChange: 6,
 };
 
+/** namesByCode inverts a name → code table, for the printed trace tail. */
+function namesByCode(table: Readonly<Record<string, number>>): readonly string[] {
+  const names: string[] = [];
+  for (const [name, code] of Object.entries(table)) names[code] = name;
+  return names;
+}
+const rejectionNames = namesByCode(rejectionCode);
+const shapeNames = namesByCode(PartitionShape);
+
 interface ClientRequest {
   readonly client: number;
   readonly opId: number;
@@ -382,6 +391,8 @@ export class Simulation<M extends Envelope, H> {
       if (field === "type") return this.adapter.messageTypeNames[value];
       if (field === "outcome") return ["", "ok", "redirect", "retry", "busy"][value];
       if (field === "kind") return ["", "put", "get", "cas", "delete"][value];
+      if (field === "reason") return rejectionNames[value];
+      if (field === "shape") return shapeNames[value];
       if (field.startsWith("mask")) return value === 0 ? "{}" : `{${[1, 2, 3, 4, 5].filter((id) => (value & (1 << id)) !== 0).join(",")}}`;
       return undefined;
     };
@@ -1047,7 +1058,7 @@ export class Simulation<M extends Envelope, H> {
     this.partitionActive = true;
     this.partitionId++;
     this.stats.partitions++;
-    this.trace.record(TraceKind.partition, PartitionShape.figure8, mask(ids), mask(rest), this.figure8.stage);
+    this.trace.record(TraceKind.partition, PartitionShape.figure8, mask(ids), mask(rest), 0);
   }
 
   private startFigure8(): void {
