@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { runSeedRange } from "./sim/seed-range.js";
 
-// Seeds 121..240 of the Raft simulator, in blocks the test runner can report separately.
-const first = 121;
+// Seeds 151..300 of the Raft simulator, in blocks the test runner can report separately.
+const first = 151;
 const blocks = 3;
-const perBlock = 40;
+const perBlock = 50;
 
 for (let block = 0; block < blocks; block++) {
   const from = first + block * perBlock;

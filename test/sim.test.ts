@@ -18,7 +18,7 @@ test("different seeds take different paths", () => {
   assert.notEqual(runSeed({ engine: "raft", seed: 1 }).digest, runSeed({ engine: "raft", seed: 2 }).digest);
 });
 
-test("a planted fault changes the run and unknown names are refused", () => {
+test("unknown engines and fault names are refused", () => {
   assert.throws(() => runSeed({ engine: "nope", seed: 1 }), /unknown engine/);
   assert.throws(() => runSeed({ engine: "raft", seed: 1, faults: { noSuchFault: true } }), /no planted fault/);
 });

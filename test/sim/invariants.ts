@@ -59,12 +59,17 @@ export class SafetyChecker {
     if (this.violation === null) this.violation = { invariant, detail };
   }
 
-  /** observeLeader records that `node` is leader of `term`; a second leader of one term is a violation. */
-  observeLeader(node: number, term: number, how: string): void {
+  /**
+   * observeLeader records that `node` is leader of `term`, as its status says
+   * (`sentType` null) or as a leader-only message of type `sentType` it sent
+   * shows; a second leader of one term is a violation.
+   */
+  observeLeader(node: number, term: number, sentType: string | null): void {
     const known = this.leaderOfTerm.get(term);
     if (known === undefined) {
       this.leaderOfTerm.set(term, node);
     } else if (known !== node) {
+      const how = sentType === null ? "by their status" : `node ${node} sent a leader's ${sentType}`;
       this.fail("election safety", `nodes ${known} and ${node} are both leader of term ${term} (${how})`);
     }
   }

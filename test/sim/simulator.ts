@@ -616,7 +616,7 @@ export class Simulation<M extends Envelope, H> {
     this.stats.leaderChanges++;
     if (status.term > this.stats.maxTerm) this.stats.maxTerm = status.term;
     this.trace.record(TraceKind.becomeLeader, node.id, status.term, status.lastIndex);
-    this.checker.observeLeader(node.id, status.term, "status");
+    this.checker.observeLeader(node.id, status.term, null);
     this.checker.checkLeaderCompleteness(node.id, status.term, engine);
     if (this.figure8.stage !== 0) this.figure8OnLeader(node.id, status.commitIndex);
     const churn = this.mix.churnAfterElection;
@@ -771,7 +771,7 @@ export class Simulation<M extends Envelope, H> {
       return;
     }
     const leaderTerm = adapter.leaderOnlyTerm(msg);
-    if (leaderTerm >= 0) this.checker.observeLeader(msg.from, leaderTerm, `sent a leader's ${adapter.messageTypeNames[adapter.messageCode(msg)] ?? "message"}`);
+    if (leaderTerm >= 0) this.checker.observeLeader(msg.from, leaderTerm, adapter.messageTypeNames[adapter.messageCode(msg)] ?? "message");
     const net = this.net;
     if (this.links.isBlocked(msg.from, msg.to) || (this.lossRate > 0 && net.chance(this.lossRate))) {
       this.traceMessage(TraceKind.drop, msg);
