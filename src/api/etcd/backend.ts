@@ -1,0 +1,87 @@
+/**
+ * EtcdBackend is the port between the etcd API layer and the server that
+ * implements it. The API layer knows nothing of consensus: it decodes and
+ * checks a request, calls the backend, and encodes the answer (adding the
+ * cluster, member and term to every response header).
+ *
+ * Contract:
+ * - Requests and responses are the KV state machine's own types
+ *   (`src/kv/types.ts`). Requests reaching the backend have passed etcd's
+ *   gRPC-boundary checks (shape, txn size and duplicate keys, request size),
+ *   so a backend need not repeat them, although the store does when applying.
+ * - `header.revision` of a response is the store revision the answer reflects
+ *   (a nested txn's is 0, as etcd leaves it).
+ * - A failure is a rejected promise: a `KvError` (from `src/kv`) for a request
+ *   the store refused, an {@link ApiError} for a server-level failure (no
+ *   leader, timeout, stopping, …). Anything else is reported to the client as
+ *   INTERNAL with a generic message, and logged.
+ * - IDs (cluster, member, leader) are uint64 and may exceed 2^53: they are
+ *   bigints. Indexes, terms and revisions stay below 2^53: numbers.
+ */
+import type {
+  CompactionRequest,
+  CompactionResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  HashKvResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  TxnRequest,
+  TxnResponse,
+} from "../../kv/index.js";
+
+/** HeaderInfo is what the API adds to every response header: who answered, in which term. */
+export interface HeaderInfo {
+  readonly clusterId: bigint;
+  readonly memberId: bigint;
+  readonly raftTerm: number;
+}
+
+/** StatusInfo is one member's status (Maintenance.Status), as etcd reports it. */
+export interface StatusInfo {
+  /** version is the server version reported to clients (etcd's, for compatibility), e.g. "3.4.0". */
+  readonly version: string;
+  /** dbSizeBytes is the size of the database on disk. */
+  readonly dbSizeBytes: number;
+  /** dbSizeInUseBytes is the part of the database that holds live data. */
+  readonly dbSizeInUseBytes: number;
+  /** leader is the member this member believes leads; 0n if none. */
+  readonly leader: bigint;
+  /** raftIndex is the last log index this member has. */
+  readonly raftIndex: number;
+  readonly raftTerm: number;
+  readonly raftAppliedIndex: number;
+  /** errors are the member's active alarms and errors, as text. */
+  readonly errors: readonly string[];
+  readonly isLearner: boolean;
+  /** revision is the current store revision, reported in the response header. */
+  readonly revision: number;
+}
+
+/** MemberInfo is one member of the cluster (etcdserverpb.Member). An empty name means not started yet. */
+export interface MemberInfo {
+  readonly id: bigint;
+  readonly name: string;
+  readonly peerUrls: readonly string[];
+  readonly clientUrls: readonly string[];
+  readonly isLearner: boolean;
+}
+
+/** See the file comment. */
+export interface EtcdBackend {
+  /** range reads; linearizable unless `r.serializable`, which may answer from local, possibly stale state. */
+  range(r: RangeRequest): Promise<RangeResponse>;
+  put(r: PutRequest): Promise<PutResponse>;
+  deleteRange(r: DeleteRangeRequest): Promise<DeleteRangeResponse>;
+  /** txn: a txn with only ranges may be served as a read, as etcd does. */
+  txn(r: TxnRequest): Promise<TxnResponse>;
+  compact(r: CompactionRequest): Promise<CompactionResponse>;
+  /** hashKv hashes the store history up to `revision` (<= 0: the current revision), on this member. */
+  hashKv(revision: number): Promise<HashKvResponse>;
+  status(): Promise<StatusInfo>;
+  memberList(): Promise<readonly MemberInfo[]>;
+  /** header is read once per response, synchronously, after the backend answered. */
+  header(): HeaderInfo;
+}

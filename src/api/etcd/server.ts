@@ -1,0 +1,286 @@
+/**
+ * EtcdApiServer serves the etcd v3 gRPC API on top of an {@link EtcdBackend}:
+ * KV (Range, Put, DeleteRange, Txn, Compact), Maintenance (Status, HashKV)
+ * and Cluster (MemberList). Every other method of the etcd services answers
+ * UNIMPLEMENTED for now.
+ *
+ * Each call: decode → etcd's request checks → backend → encode, with the
+ * response header completed from `backend.header()`. Failures become etcd's
+ * gRPC statuses and messages (`errors.ts`); every finished call is reported
+ * to the {@link RequestObserver}.
+ */
+import { performance } from "node:perf_hooks";
+import * as grpc from "@grpc/grpc-js";
+import { requestBytesMaxDefault, txnOpsMaxDefault } from "../../kv/index.js";
+import type { KvRequest } from "../../kv/index.js";
+import type { EtcdBackend } from "./backend.js";
+import { checkRequest } from "./checks.js";
+import type { RequestLimits } from "./checks.js";
+import {
+  compactionFromPb,
+  deleteRangeFromPb,
+  deleteRangeResponseToPb,
+  fullHeader,
+  hashKvResponseToPb,
+  int64ToNumber,
+  memberListToPb,
+  putFromPb,
+  putResponseToPb,
+  rangeFromPb,
+  rangeResponseToPb,
+  statusToPb,
+  txnFromPb,
+  txnResponseToPb,
+} from "./convert.js";
+import { GrpcStatusError, toGrpcFailure } from "./errors.js";
+import type { RequestObserver } from "./observer.js";
+import { etcdService } from "./protos.js";
+import type { EtcdServiceName } from "./protos.js";
+import type {
+  PbCompactionRequest,
+  PbCompactionResponse,
+  PbDeleteRangeRequest,
+  PbDeleteRangeResponse,
+  PbHashKvRequest,
+  PbHashKvResponse,
+  PbMemberListResponse,
+  PbPutRequest,
+  PbPutResponse,
+  PbRangeRequest,
+  PbRangeResponse,
+  PbStatusResponse,
+  PbTxnRequest,
+  PbTxnResponse,
+} from "./wire.js";
+
+/** grpcOverheadBytesDefault is the room etcd leaves above `--max-request-bytes` for gRPC framing (512 KiB). */
+export const grpcOverheadBytesDefault = 512 * 1024;
+/** shutdownGraceMsDefault is how long `stop` lets calls in flight finish before cutting them off. */
+export const shutdownGraceMsDefault = 5_000;
+
+/** ApiLogger receives the failures a client only sees as INTERNAL. */
+export interface ApiLogger {
+  error(message: string, error: unknown): void;
+}
+
+/** EtcdApiOptions configures an {@link EtcdApiServer}. */
+export interface EtcdApiOptions {
+  readonly backend: EtcdBackend;
+  /** txnOpsMax: etcd `--max-txn-ops` (default 128). */
+  readonly txnOpsMax?: number;
+  /** requestBytesMax: etcd `--max-request-bytes` (default 1.5 MiB); larger writes get "request is too large". */
+  readonly requestBytesMax?: number;
+  /**
+   * grpcOverheadBytes is added to `requestBytesMax` to give gRPC's maximum
+   * received message length (default 512 KiB, as etcd); a larger message is
+   * refused by gRPC itself with RESOURCE_EXHAUSTED.
+   */
+  readonly grpcOverheadBytes?: number;
+  readonly observer?: RequestObserver;
+  readonly logger?: ApiLogger;
+  readonly shutdownGraceMs?: number;
+}
+
+/** ListenAddress is where to listen; port 0 picks a free port. */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+const consoleLogger: ApiLogger = {
+  error(message, error) {
+    console.error(message, error);
+  },
+};
+
+/** MethodShape is what grpc-js needs to know to answer a method it does not serve. */
+interface MethodShape {
+  readonly requestStream: boolean;
+  readonly responseStream: boolean;
+}
+
+type Handlers = Record<string, grpc.UntypedHandleCall>;
+
+/** See the file comment. */
+export class EtcdApiServer {
+  private readonly backend: EtcdBackend;
+  private readonly limits: RequestLimits;
+  private readonly observer: RequestObserver | undefined;
+  private readonly logger: ApiLogger;
+  private readonly shutdownGraceMs: number;
+  private readonly server: grpc.Server;
+  private boundPort: number | undefined;
+
+  constructor(options: EtcdApiOptions) {
+    this.backend = options.backend;
+    this.limits = {
+      txnOpsMax: options.txnOpsMax ?? txnOpsMaxDefault,
+      requestBytesMax: options.requestBytesMax ?? requestBytesMaxDefault,
+    };
+    this.observer = options.observer;
+    this.logger = options.logger ?? consoleLogger;
+    this.shutdownGraceMs = options.shutdownGraceMs ?? shutdownGraceMsDefault;
+    this.server = new grpc.Server({
+      "grpc.max_receive_message_length": this.limits.requestBytesMax + (options.grpcOverheadBytes ?? grpcOverheadBytesDefault),
+    });
+    this.addService("etcdserverpb.KV", this.kvHandlers());
+    this.addService("etcdserverpb.Maintenance", this.maintenanceHandlers());
+    this.addService("etcdserverpb.Cluster", this.clusterHandlers());
+    for (const name of ["etcdserverpb.Watch", "etcdserverpb.Lease", "etcdserverpb.Auth", "v3lockpb.Lock", "v3electionpb.Election"] as const) {
+      this.addService(name, {});
+    }
+  }
+
+  /** port is the port listened on once started. */
+  get port(): number | undefined {
+    return this.boundPort;
+  }
+
+  /** start listens on `address` (insecure, plain HTTP/2) and resolves to the bound port. */
+  start(address: ListenAddress): Promise<number> {
+    const host = address.host.includes(":") ? `[${address.host}]` : address.host;
+    const target = `${host}:${address.port}`;
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (error, port) => {
+        if (error !== null) {
+          reject(new Error(`etcd API: cannot listen on ${target}: ${error.message}`, { cause: error }));
+          return;
+        }
+        this.boundPort = port;
+        resolve(port);
+      });
+    });
+  }
+
+  /** stop refuses new calls, lets calls in flight finish for up to `shutdownGraceMs`, then cuts the rest off. */
+  stop(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, this.shutdownGraceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  // ---- services ---------------------------------------------------------------
+
+  private kvHandlers(): Handlers {
+    const kv = "etcdserverpb.KV";
+    return {
+      Range: this.unary(kv, "Range", async (p: PbRangeRequest): Promise<PbRangeResponse> => {
+        const r = this.checked({ range: rangeFromPb(p) }).range;
+        return rangeResponseToPb(await this.backend.range(r), fullHeader(this.backend.header()));
+      }),
+      Put: this.unary(kv, "Put", async (p: PbPutRequest): Promise<PbPutResponse> => {
+        const r = this.checked({ put: putFromPb(p) }).put;
+        return putResponseToPb(await this.backend.put(r), fullHeader(this.backend.header()));
+      }),
+      DeleteRange: this.unary(kv, "DeleteRange", async (p: PbDeleteRangeRequest): Promise<PbDeleteRangeResponse> => {
+        const r = this.checked({ deleteRange: deleteRangeFromPb(p) }).deleteRange;
+        return deleteRangeResponseToPb(await this.backend.deleteRange(r), fullHeader(this.backend.header()));
+      }),
+      Txn: this.unary(kv, "Txn", async (p: PbTxnRequest): Promise<PbTxnResponse> => {
+        const r = this.checked({ txn: txnFromPb(p) }).txn;
+        return txnResponseToPb(await this.backend.txn(r), fullHeader(this.backend.header()));
+      }),
+      Compact: this.unary(kv, "Compact", async (p: PbCompactionRequest): Promise<PbCompactionResponse> => {
+        const r = this.checked({ compaction: compactionFromPb(p) }).compaction;
+        const response = await this.backend.compact(r);
+        return { header: fullHeader(this.backend.header())(response.header) };
+      }),
+    };
+  }
+
+  private maintenanceHandlers(): Handlers {
+    const maintenance = "etcdserverpb.Maintenance";
+    return {
+      Status: this.unary(maintenance, "Status", async (): Promise<PbStatusResponse> => {
+        const status = await this.backend.status();
+        return statusToPb(status, fullHeader(this.backend.header()));
+      }),
+      HashKV: this.unary(maintenance, "HashKV", async (p: PbHashKvRequest): Promise<PbHashKvResponse> => {
+        const response = await this.backend.hashKv(int64ToNumber(p.revision));
+        return hashKvResponseToPb(response, fullHeader(this.backend.header()));
+      }),
+    };
+  }
+
+  private clusterHandlers(): Handlers {
+    return {
+      MemberList: this.unary("etcdserverpb.Cluster", "MemberList", async (): Promise<PbMemberListResponse> => {
+        const members = await this.backend.memberList();
+        return memberListToPb(members, fullHeader(this.backend.header()));
+      }),
+    };
+  }
+
+  /** checked throws etcd's error for a request that fails the boundary checks, else returns it. */
+  private checked<R extends KvRequest>(request: R): R {
+    const error = checkRequest(request, this.limits);
+    if (error !== undefined) throw error;
+    return request;
+  }
+
+  /** addService registers `handlers`; every method of the service without one answers UNIMPLEMENTED. */
+  private addService(name: EtcdServiceName, handlers: Handlers): void {
+    const service = etcdService(name);
+    const implementation: Handlers = {};
+    for (const [method, definition] of Object.entries(service)) {
+      implementation[method] = handlers[method] ?? this.unimplemented(name, method, definition);
+    }
+    this.server.addService(service, implementation);
+  }
+
+  // ---- call plumbing ------------------------------------------------------------
+
+  /** unary wraps a unary method: errors become etcd statuses, and the call is reported when done. */
+  private unary<Req, Res>(service: string, method: string, run: (request: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      const startedMs = performance.now();
+      void Promise.resolve(call.request)
+        .then(run)
+        .then(
+          (response) => {
+            callback(null, response);
+            this.report(service, method, grpc.status.OK, startedMs);
+          },
+          (error: unknown) => {
+            const failure = toGrpcFailure(error, (unexpected) => {
+              this.logger.error(`etcd API: ${service}/${method} failed`, unexpected);
+            });
+            callback(failure);
+            this.report(service, method, failure.code, startedMs);
+          },
+        );
+    };
+  }
+
+  /** unimplemented answers a method that is not built yet, in the form its streaming shape needs. */
+  private unimplemented(service: string, method: string, shape: MethodShape): grpc.UntypedHandleCall {
+    const error = new GrpcStatusError(grpc.status.UNIMPLEMENTED, `synod: ${service}/${method} is not implemented yet`);
+    const failure = { code: error.grpcStatus, details: error.message };
+    if (!shape.responseStream) {
+      return (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
+        callback(failure);
+        this.report(service, method, failure.code, performance.now());
+      };
+    }
+    return (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) => {
+      call.emit("error", failure);
+      this.report(service, method, failure.code, performance.now());
+    };
+  }
+
+  private report(service: string, method: string, code: grpc.status, startedMs: number): void {
+    if (this.observer === undefined) return;
+    try {
+      this.observer.requestDone({ service, method, code, durationMs: performance.now() - startedMs });
+    } catch (error) {
+      this.logger.error("etcd API: request observer failed", error);
+    }
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * The etcd v3 messages as they cross the gRPC boundary: requests as
+ * @grpc/proto-loader decodes them (with the options of `protos.ts`: int64 as
+ * decimal strings, bytes as Buffer, enums as numbers, zero values filled in,
+ * a oneof's name holding its present field's name), and responses as the
+ * server hands them to the encoder (int64 as numbers, or decimal strings for
+ * uint64 IDs that may exceed 2^53). Field names are the .proto names.
+ * Only the messages the API serves so far are typed here.
+ */
+
+/** Int64 is a decoded int64 or uint64: a decimal string. */
+export type Int64 = string;
+
+export interface PbRangeRequest {
+  readonly key: Buffer;
+  readonly range_end: Buffer;
+  readonly limit: Int64;
+  readonly revision: Int64;
+  readonly sort_order: number;
+  readonly sort_target: number;
+  readonly serializable: boolean;
+  readonly keys_only: boolean;
+  readonly count_only: boolean;
+  readonly min_mod_revision: Int64;
+  readonly max_mod_revision: Int64;
+  readonly min_create_revision: Int64;
+  readonly max_create_revision: Int64;
+}
+
+export interface PbPutRequest {
+  readonly key: Buffer;
+  readonly value: Buffer;
+  readonly lease: Int64;
+  readonly prev_kv: boolean;
+  readonly ignore_value: boolean;
+  readonly ignore_lease: boolean;
+}
+
+export interface PbDeleteRangeRequest {
+  readonly key: Buffer;
+  readonly range_end: Buffer;
+  readonly prev_kv: boolean;
+}
+
+/** PbRequestOp: `request` names the present field; an op with none is possible on the wire. */
+export interface PbRequestOp {
+  readonly request?: "request_range" | "request_put" | "request_delete_range" | "request_txn";
+  readonly request_range?: PbRangeRequest | null;
+  readonly request_put?: PbPutRequest | null;
+  readonly request_delete_range?: PbDeleteRangeRequest | null;
+  readonly request_txn?: PbTxnRequest | null;
+}
+
+/** PbCompare: `target_union` names the present operand field. */
+export interface PbCompare {
+  readonly result: number;
+  readonly target: number;
+  readonly key: Buffer;
+  readonly target_union?: "version" | "create_revision" | "mod_revision" | "value" | "lease";
+  readonly version?: Int64;
+  readonly create_revision?: Int64;
+  readonly mod_revision?: Int64;
+  readonly value?: Buffer;
+  readonly lease?: Int64;
+  readonly range_end: Buffer;
+}
+
+export interface PbTxnRequest {
+  readonly compare: readonly PbCompare[];
+  readonly success: readonly PbRequestOp[];
+  readonly failure: readonly PbRequestOp[];
+}
+
+export interface PbCompactionRequest {
+  readonly revision: Int64;
+  readonly physical: boolean;
+}
+
+export interface PbHashKvRequest {
+  readonly revision: Int64;
+}
+
+export interface PbMemberListRequest {
+  readonly linearizable: boolean;
+}
+
+// ---- responses, as handed to the encoder ------------------------------------
+
+/** PbResponseHeader: IDs as decimal strings (uint64); fields left out encode as zero. */
+export interface PbResponseHeader {
+  readonly cluster_id?: string;
+  readonly member_id?: string;
+  readonly revision?: number;
+  readonly raft_term?: number;
+}
+
+export interface PbKeyValue {
+  readonly key: Buffer;
+  readonly create_revision: number;
+  readonly mod_revision: number;
+  readonly version: number;
+  readonly value: Buffer;
+  readonly lease: number;
+}
+
+export interface PbRangeResponse {
+  readonly header: PbResponseHeader;
+  readonly kvs: readonly PbKeyValue[];
+  readonly more: boolean;
+  readonly count: number;
+}
+
+export interface PbPutResponse {
+  readonly header: PbResponseHeader;
+  readonly prev_kv?: PbKeyValue;
+}
+
+export interface PbDeleteRangeResponse {
+  readonly header: PbResponseHeader;
+  readonly deleted: number;
+  readonly prev_kvs: readonly PbKeyValue[];
+}
+
+export type PbResponseOp =
+  | { readonly response_range: PbRangeResponse }
+  | { readonly response_put: PbPutResponse }
+  | { readonly response_delete_range: PbDeleteRangeResponse }
+  | { readonly response_txn: PbTxnResponse };
+
+export interface PbTxnResponse {
+  readonly header: PbResponseHeader;
+  readonly succeeded: boolean;
+  readonly responses: readonly PbResponseOp[];
+}
+
+export interface PbCompactionResponse {
+  readonly header: PbResponseHeader;
+}
+
+export interface PbHashKvResponse {
+  readonly header: PbResponseHeader;
+  readonly hash: number;
+  readonly compact_revision: number;
+  readonly hash_revision: number;
+}
+
+export interface PbStatusResponse {
+  readonly header: PbResponseHeader;
+  readonly version: string;
+  readonly dbSize: number;
+  readonly leader: string;
+  readonly raftIndex: number;
+  readonly raftTerm: number;
+  readonly raftAppliedIndex: number;
+  readonly errors: readonly string[];
+  readonly dbSizeInUse: number;
+  readonly isLearner: boolean;
+}
+
+export interface PbMember {
+  readonly ID: string;
+  readonly name: string;
+  readonly peerURLs: readonly string[];
+  readonly clientURLs: readonly string[];
+  readonly isLearner: boolean;
+}
+
+export interface PbMemberListResponse {
+  readonly header: PbResponseHeader;
+  readonly members: readonly PbMember[];
+}
