@@ -1,0 +1,94 @@
+import type {
+  CompactionRequest,
+  CompactionResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  HashKvResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  TxnRequest,
+  TxnResponse,
+} from "../../kv/index.js";
+import { ReplicaError } from "../../replica/errors.js";
+import type { ReplicaErrorCode } from "../../replica/errors.js";
+import type { SynodServer } from "../../server/synod-server.js";
+import type { EtcdBackend, HeaderInfo, MemberInfo, StatusInfo } from "./backend.js";
+import { ApiError } from "./errors.js";
+import type { ApiErrorCode } from "./errors.js";
+
+/** apiCodeOf maps a replica failure to the etcd error a client expects for it. */
+const apiCodeOf: Record<ReplicaErrorCode, ApiErrorCode> = {
+  noLeader: "noLeader",
+  notLeader: "noLeader",
+  leaderChanged: "leaderChanged",
+  timeout: "timeout",
+  stopped: "stopped",
+  overloaded: "tooManyRequests",
+};
+
+/**
+ * SynodBackend serves the etcd API from one Synod member: it forwards each call
+ * to the server and turns the server's failures into etcd's errors.
+ */
+export class SynodBackend implements EtcdBackend {
+  constructor(private readonly server: SynodServer) {}
+
+  range(r: RangeRequest): Promise<RangeResponse> {
+    return mapErrors(this.server.range(r));
+  }
+
+  put(r: PutRequest): Promise<PutResponse> {
+    return mapErrors(this.server.put(r));
+  }
+
+  deleteRange(r: DeleteRangeRequest): Promise<DeleteRangeResponse> {
+    return mapErrors(this.server.deleteRange(r));
+  }
+
+  txn(r: TxnRequest): Promise<TxnResponse> {
+    return mapErrors(this.server.txn(r));
+  }
+
+  compact(r: CompactionRequest): Promise<CompactionResponse> {
+    return mapErrors(this.server.compact(r));
+  }
+
+  hashKv(revision: number): Promise<HashKvResponse> {
+    return mapErrors(this.server.hashKv(revision));
+  }
+
+  status(): Promise<StatusInfo> {
+    return Promise.resolve({ ...this.server.status(), revision: this.server.revision() });
+  }
+
+  memberList(): Promise<readonly MemberInfo[]> {
+    return Promise.resolve(
+      this.server.members.map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerUrls, clientUrls: m.clientUrls, isLearner: m.isLearner })),
+    );
+  }
+
+  header(): HeaderInfo {
+    return { clusterId: this.server.clusterId, memberId: this.server.self.id, raftTerm: this.server.raftTerm() };
+  }
+
+  /** health answers etcd's /health: a linearizable read of key "health" must succeed. */
+  async health(): Promise<{ ok: boolean; reason: string }> {
+    try {
+      await this.server.range({ key: new TextEncoder().encode("health") });
+      return { ok: true, reason: "" };
+    } catch (error) {
+      return { ok: false, reason: error instanceof Error ? error.message : String(error) };
+    }
+  }
+}
+
+async function mapErrors<T>(promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (error) {
+    if (error instanceof ReplicaError) throw new ApiError(apiCodeOf[error.code], { cause: error });
+    throw error;
+  }
+}
