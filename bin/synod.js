@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `synod` command: runs the compiled CLI (built by `npm ci` through the prepare script).
-import { main } from "../dist/cli/main.js";
+import { main } from "../dist/src/cli/main.js";
 
 main(process.argv.slice(2)).then(
   (code) => {
