@@ -35,6 +35,9 @@ export interface FaultMix {
   readonly longDelayRate: number;
   readonly longDelayMsMax: number;
   readonly diskLatencyMsMax: number;
+  /** slowDiskNode is a node whose disk takes up to slowDiskMsMax per write (0: none). */
+  readonly slowDiskNode: number;
+  readonly slowDiskMsMax: number;
 
   readonly partitionPerStep: number;
   readonly partitionMsMax: number;
@@ -110,6 +113,8 @@ export function drawFaultMix(random: SeededRandom): FaultMix {
     transferPerStep: calm ? 0 : rate(random, 0.4, 0.01, 0.1),
     churnAfterElection: calm ? 0 : rate(random, 0.4, 0.1, 0.6),
     figure8PerStep: calm ? 0 : rate(random, 0.4, 0.05, 0.3),
+    slowDiskNode: random.chance(0.2) ? between(random, 1, 5) : 0,
+    slowDiskMsMax: between(random, 10, 40),
     compactEveryApplies: random.chance(0.15) ? 0 : between(random, 3, 40),
   };
 }

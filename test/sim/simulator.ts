@@ -6,7 +6,7 @@
  * - Time is in milliseconds; each node ticks its engine every ~10 ms (its own
  *   period: clocks drift a little). Events at one time run in scheduling order.
  * - A node's turn follows the Ready contract: take `ready()`, write it to the
- *   node's disk (which takes 0..diskLatencyMsMax ms; a crash before then loses
+ *   node's disk (which takes 0..diskLatencyMsMax ms, more on a slow disk; a crash before then loses
  *   the whole Ready and its messages), then send the messages, apply the
  *   committed entries, serve read states, and `advance`. While the disk write
  *   is in flight, inputs for the node wait in its inbox (a blocking fsync).
@@ -417,7 +417,7 @@ export class Simulation<M extends Envelope, H> {
     return [
       `clients=${m.clients} keys=${m.keys} preVote=${p.preVote} checkQuorum=${p.checkQuorum} heartbeat=${p.heartbeatTicks}`,
       `appendMax=${p.appendEntriesMax} inflightMax=${p.inflightMessagesMax} uncommittedBytesMax=${p.uncommittedBytesMax} compactEvery=${m.compactEveryApplies}`,
-      `loss=${pct(m.lossRate)}% dup=${pct(m.duplicateRate)}% longDelay=${pct(m.longDelayRate)}% disk<=${m.diskLatencyMsMax}ms`,
+      `loss=${pct(m.lossRate)}% dup=${pct(m.duplicateRate)}% longDelay=${pct(m.longDelayRate)}% disk<=${m.diskLatencyMsMax}ms${m.slowDiskNode === 0 ? "" : ` (node ${m.slowDiskNode} <=${m.slowDiskMsMax}ms)`}`,
       `partition/step=${pct(m.partitionPerStep)}% crash/step=${pct(m.crashPerStep)}% conf/step=${pct(m.confChangePerStep)}% transfer/step=${pct(m.transferPerStep)}%`,
     ].join("\n");
   }
@@ -635,7 +635,8 @@ export class Simulation<M extends Envelope, H> {
     const engine = node.engine;
     if (engine === null || node.persisting !== null || !engine.hasReady()) return;
     const ready = engine.ready();
-    const latency = this.mix.diskLatencyMsMax === 0 ? 0 : this.disk.nextInt(this.mix.diskLatencyMsMax + 1);
+    const latencyMax = node.id === this.mix.slowDiskNode ? this.mix.slowDiskMsMax : this.mix.diskLatencyMsMax;
+    const latency = latencyMax === 0 ? 0 : this.disk.nextInt(latencyMax + 1);
     node.persisting = ready;
     if (latency === 0) this.completeReady(node, ready);
     else this.queue.push(this.now + latency, { k: "persisted", node, inc: node.incarnation });
