@@ -41,6 +41,8 @@ export class MvccTestBackend implements EtcdBackend {
   clientUrl = "";
   /** raftIndex counts the writes applied, standing in for the log index. */
   raftIndex = 1;
+  /** dbSizeBytesFixed, when set, is reported as the database size instead of the stored bytes. */
+  dbSizeBytesFixed: number | undefined;
   private readonly injected: unknown[] = [];
 
   constructor(options: MvccOptions = {}) {
@@ -82,7 +84,7 @@ export class MvccTestBackend implements EtcdBackend {
 
   /** statusNow is what `status` answers at this moment. */
   statusNow(): StatusInfo {
-    const sizeBytes = this.sizeBytes();
+    const sizeBytes = this.dbSizeBytesFixed ?? this.sizeBytes();
     return {
       version: testVersion,
       dbSizeBytes: sizeBytes,
