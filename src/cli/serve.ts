@@ -1,8 +1,8 @@
-import { createServer } from "node:http";
 import type { Server } from "node:http";
-import { EtcdApiServer } from "../api/etcd/index.js";
+import { EtcdApiServer, grpcCodeName } from "../api/etcd/index.js";
+import { startHttp } from "../api/http/http-server.js";
 import { SynodBackend } from "../api/etcd/synod-backend.js";
-import type { HostPort, ServerConfig } from "../server/config.js";
+import type { ServerConfig } from "../server/config.js";
 import { SynodServer } from "../server/synod-server.js";
 import { StorageError } from "../storage/errors.js";
 
@@ -26,12 +26,22 @@ export async function serve(config: ServerConfig): Promise<number> {
   const backend = new SynodBackend(server);
   const apis: EtcdApiServer[] = [];
   for (const listen of config.listenClientUrls) {
-    const api = new EtcdApiServer({ backend, requestBytesMax: config.requestBytesMax, txnOpsMax: config.txnOpsMax });
+    const api = new EtcdApiServer({
+      backend,
+      requestBytesMax: config.requestBytesMax,
+      txnOpsMax: config.txnOpsMax,
+      observer: {
+        requestDone: (e) => {
+          server.metrics.grpcRequests.inc({ grpc_service: e.service, grpc_method: e.method, grpc_code: grpcCodeName(e.code) });
+          server.metrics.grpcDuration.observe({ grpc_service: e.service, grpc_method: e.method }, e.durationMs / 1000);
+        },
+      },
+    });
     await api.start(listen);
     apis.push(api);
   }
   const http: Server[] = [];
-  for (const listen of config.listenMetricsUrls) http.push(await listenHttp(listen, backend));
+  for (const listen of config.listenMetricsUrls) http.push(await startHttp(listen, backend, server.metrics));
   log(`member ${config.name} (${server.self.id.toString(16)}) serving clients on ${config.advertiseClientUrls.join(",")}`);
 
   return new Promise<number>((resolve) => {
@@ -54,22 +64,4 @@ export async function serve(config: ServerConfig): Promise<number> {
 
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} synod: ${line}\n`);
-}
-
-function listenHttp(listen: HostPort, backend: SynodBackend): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.url === "/health" || req.url?.startsWith("/health?") === true) {
-      void backend.health().then((health) => {
-        res.writeHead(health.ok ? 200 : 503, { "content-type": "application/json" });
-        res.end(JSON.stringify({ health: String(health.ok), reason: health.reason }));
-      });
-      return;
-    }
-    res.writeHead(404, { "content-type": "text/plain" });
-    res.end("not found\n");
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(listen.port, listen.host, () => resolve(server));
-  });
 }

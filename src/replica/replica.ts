@@ -27,6 +27,8 @@ export interface ReplicaHooks {
   afterApply?(appliedIndex: LogIndex): void;
   /** persisted reports the duration of one durable commit. */
   persisted?(durationMs: number): void;
+  /** afterReady runs after each Ready was handled (role and leader may have changed). */
+  afterReady?(): void;
 }
 
 interface Waiter {
@@ -177,6 +179,7 @@ export class Replica<M extends Envelope, H> {
         await this.handleReady(ready);
         this.engine.advance(ready);
         this.afterAdvance();
+        this.hooks.afterReady?.();
       }
     } catch (error) {
       // A failed durable write or a broken invariant: nothing more can be acknowledged safely.

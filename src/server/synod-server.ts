@@ -32,6 +32,7 @@ import { TcpTransport } from "../transport/tcp-transport.js";
 import type { HostPort, ServerConfig } from "./config.js";
 import { clusterIdOf, memberIdOf, parseUrl } from "./config.js";
 import { encodeCommand, KvStateMachine } from "./kv-state-machine.js";
+import { ServerMetrics } from "./metrics.js";
 
 /** The single group that holds the whole keyspace until sharding arrives. */
 export const mainGroup: GroupId = groupId(1);
@@ -79,6 +80,7 @@ export class SynodServer {
   readonly members: readonly Member[];
   readonly self: Member;
   readonly clusterId: bigint;
+  readonly metrics = new ServerMetrics();
   private readonly storage: Storage;
   private readonly groupStorage: GroupStorage<RaftHardState>;
   private readonly stateMachine: KvStateMachine;
@@ -89,6 +91,9 @@ export class SynodServer {
   private requestSeq = 0;
   private readonly forwarded = new Map<string, (reason: string) => void>();
   private stopped = false;
+  private knownLeader: NodeId = noNode;
+  /** When the last plain heartbeat to each peer left, for round-trip times. */
+  private readonly heartbeatSentAt = new Map<NodeId, number>();
 
   private constructor(readonly config: ServerConfig) {
     this.members = membersOf(config);
@@ -124,10 +129,18 @@ export class SynodServer {
         clusterToken: config.initialClusterToken,
         peers: this.members.filter((m) => m !== self).map((m) => [m.nodeId, peerAddressOf(m)] as const),
       });
-      this.replica = new Replica(this.engine, this.groupStorage, { send: (m) => this.transport.send(m) }, this.stateMachine, {
-        tickMs: config.tickMs,
-        snapshotEntries: config.snapshotEntries,
-      });
+      this.replica = new Replica(
+        this.engine,
+        this.groupStorage,
+        { send: (m) => this.sendPeer(m) },
+        this.stateMachine,
+        { tickMs: config.tickMs, snapshotEntries: config.snapshotEntries },
+        {
+          persisted: (ms) => this.metrics.commitDuration.observe(ms / 1000),
+          afterApply: (applied) => this.metrics.proposalsApplied.set(applied),
+          afterReady: () => this.observeEngine(),
+        },
+      );
     } catch (error) {
       void this.storage.close();
       throw error;
@@ -161,6 +174,20 @@ export class SynodServer {
   /** fatalError is set when the replica stopped itself (storage failure, broken invariant). */
   fatalError(): Error | undefined {
     return this.replica.error();
+  }
+
+  private sendPeer(message: RaftMessage): void {
+    if (message.type === "heartbeat" && message.readContext === 0) this.heartbeatSentAt.set(message.to, performance.now());
+    this.transport.send(message);
+  }
+
+  private observeEngine(): void {
+    const s = this.engine.status();
+    this.metrics.proposalsCommitted.set(s.commitIndex);
+    this.metrics.hasLeader.set(s.leader === noNode ? 0 : 1);
+    this.metrics.isLeader.set(s.role === "leader" ? 1 : 0);
+    if (s.leader !== noNode && s.leader !== this.knownLeader) this.metrics.leaderChanges.inc();
+    if (s.leader !== noNode) this.knownLeader = s.leader;
   }
 
   // ---------------------------------------------------------------- KV
@@ -249,12 +276,17 @@ export class SynodServer {
         this.forwarded.set(id, (reason) => reject(rejectionError(reason)));
       });
       this.proposeOrForward(id, data);
-      const result = await this.withTimeout(Promise.race([waiter.promise, rejected]));
+      this.metrics.proposalsPending.set(this.forwarded.size);
+      const result = await this.withTimeout(Promise.race([waiter.promise, rejected])).catch((error: unknown) => {
+        this.metrics.proposalsFailed.inc();
+        throw error;
+      });
       if (!result.ok) throw result.error;
       return result.response;
     } finally {
       waiter.cancel();
       this.forwarded.delete(id);
+      this.metrics.proposalsPending.set(this.forwarded.size);
     }
   }
 
@@ -274,6 +306,11 @@ export class SynodServer {
 
   private receive(message: PeerMessage): void {
     if (message.type !== "forwardProposal" && message.type !== "forwardRejected") {
+      if (message.type === "heartbeatResponse" && message.readContext === 0) {
+        const sentAt = this.heartbeatSentAt.get(message.from);
+        if (sentAt !== undefined) this.metrics.peerRoundTrip.observe({ to: String(message.from) }, (performance.now() - sentAt) / 1000);
+        this.heartbeatSentAt.delete(message.from);
+      }
       this.replica.receive(message);
       return;
     }
