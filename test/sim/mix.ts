@@ -75,7 +75,7 @@ export function drawFaultMix(random: SeededRandom): FaultMix {
     heartbeatTicks: between(random, 1, 3),
     preVote: random.chance(0.5),
     checkQuorum: random.chance(0.5),
-    appendEntriesMax: between(random, 1, 16),
+    appendEntriesMax: between(random, 4, 16),
     inflightMessagesMax: between(random, 2, 8),
     uncommittedBytesMax: random.chance(0.5) ? between(random, 200, 2000) : 64 * 1024,
   };
@@ -114,7 +114,7 @@ export function drawFaultMix(random: SeededRandom): FaultMix {
     churnAfterElection: calm ? 0 : rate(random, 0.4, 0.1, 0.6),
     figure8PerStep: calm ? 0 : rate(random, 0.4, 0.05, 0.3),
     slowDiskNode: random.chance(0.2) ? between(random, 1, 5) : 0,
-    slowDiskMsMax: between(random, 10, 40),
+    slowDiskMsMax: between(random, 10, 25),
     compactEveryApplies: random.chance(0.15) ? 0 : between(random, 3, 40),
   };
 }

@@ -16,7 +16,8 @@
  *   a client can keep talking to a partitioned old leader, which is exactly
  *   what exposes stale reads. A request to a crashed node is lost.
  * - After the fault phase everything heals (crashed nodes restart, partitions,
- *   loss, duplication, long delays and reordering stop: links become FIFO; the
+ *   loss, duplication, long delays and reordering stop: links become FIFO with
+ *   at most one tick of jitter; the
  *   nemesis stops) and the liveness phase must elect a leader and complete every
  *   client's pending operation, plus one new operation per client, within
  *   `livenessTimeouts` election timeouts.
@@ -798,7 +799,9 @@ export class Simulation<M extends Envelope, H> {
   private messageDelay(): number {
     const m = this.mix;
     const net = this.net;
-    let delay = m.delayMsMin + (m.delayMsJitter > 0 ? net.nextInt(m.delayMsJitter + 1) : 0);
+    // Healed, the network keeps broadcast time well below the election timeout, as Raft's liveness needs.
+    const jitter = this.fifo ? Math.min(m.delayMsJitter, tickMs) : m.delayMsJitter;
+    let delay = m.delayMsMin + (jitter > 0 ? net.nextInt(jitter + 1) : 0);
     if (this.longDelayRate > 0 && net.chance(this.longDelayRate)) delay += net.nextInt(m.longDelayMsMax + 1);
     return delay;
   }
