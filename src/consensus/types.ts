@@ -201,6 +201,8 @@ export interface Engine<M extends Envelope, H> {
    * given that snapshot and the log after it.
    */
   compact(index: LogIndex, data: Uint8Array): CompactResult;
+  /** latestSnapshot is the newest snapshot this node holds (taken by `compact` or received), or null. */
+  latestSnapshot(): Snapshot | null;
   hasReady(): boolean;
   ready(): Ready<M, H>;
   advance(ready: Ready<M, H>): void;

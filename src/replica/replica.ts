@@ -1,4 +1,4 @@
-import type { Engine, Envelope, LogIndex, ProposeResult, Ready, Snapshot } from "../consensus/types.js";
+import type { Engine, Envelope, LogIndex, ProposeResult, Ready } from "../consensus/types.js";
 import { ReplicaError } from "./errors.js";
 import type { LogPort, PeerPort, StateMachinePort } from "./ports.js";
 
@@ -272,7 +272,7 @@ export class Replica<M extends Envelope, H> {
     const result = this.engine.compact(applied, this.stateMachine.snapshotData());
     if (!result.ok) return;
     this.snapshotIndex = applied;
-    const snapshot = latestSnapshotOf(this.engine);
+    const snapshot = this.engine.latestSnapshot();
     if (snapshot === null) return;
     try {
       await this.log.saveSnapshot(snapshot);
@@ -282,9 +282,4 @@ export class Replica<M extends Envelope, H> {
       this.stop();
     }
   }
-}
-
-function latestSnapshotOf(engine: object): Snapshot | null {
-  const withSnapshot = engine as { latestSnapshot?: () => Snapshot | null };
-  return withSnapshot.latestSnapshot?.() ?? null;
 }

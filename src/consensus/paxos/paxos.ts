@@ -275,6 +275,10 @@ export class PaxosEngine implements Engine<PaxosMessage, PaxosHardState> {
     return { ok: true };
   }
 
+  latestSnapshot(): Snapshot | null {
+    return this.log.snapshot;
+  }
+
   // ---------------------------------------------------------------- Ready
 
   hasReady(): boolean {

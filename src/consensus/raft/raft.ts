@@ -335,7 +335,6 @@ export class RaftEngine implements Engine<RaftMessage, RaftHardState> {
     return this.log.entryAt(index);
   }
 
-  /** snapshot returns the latest snapshot this node holds (taken or received). */
   latestSnapshot(): Snapshot | null {
     return this.log.snapshot;
   }
@@ -408,20 +407,29 @@ export class RaftEngine implements Engine<RaftMessage, RaftHardState> {
     return true;
   }
 
+  /**
+   * stepLowerTerm answers a request from an earlier term with a rejection that
+   * carries our term (§5.1), so a stale leader or candidate learns it is stale:
+   * otherwise nodes stuck at different terms may never converge.
+   */
   private stepLowerTerm(msg: RaftMessage): void {
-    if ((this.config.checkQuorum || this.config.preVote) && (msg.type === "append" || msg.type === "heartbeat")) {
-      // A stale leader cut off by a partition may never hear a higher term
-      // otherwise (we ignore its campaigns under the lease): tell it ours.
+    if (msg.type === "append" || msg.type === "heartbeat" || msg.type === "snapshot") {
       this.send({ type: "appendResponse", to: msg.from, reject: true, index: 0 as LogIndex, hintIndex: 0 as LogIndex, hintTerm: 0 as Term });
-    } else if (msg.type === "vote" && msg.preVote) {
-      this.send({ type: "voteResponse", to: msg.from, preVote: true, granted: false });
+    } else if (msg.type === "vote") {
+      this.send({ type: "voteResponse", to: msg.from, preVote: msg.preVote, granted: false });
     }
   }
 
   // ---------------------------------------------------------------- elections
 
+  /**
+   * promotable: a node campaigns if it votes in its latest configuration, or in
+   * the committed one while a newer configuration that drops it is not yet
+   * committed: the committed configuration may still need it to elect anyone
+   * (thesis §4.2.2). Elected that way, it commits the change and steps down.
+   */
   private promotable(): boolean {
-    return isVoter(this.membership, this.config.id);
+    return isVoter(this.membership, this.config.id) || isVoter(this.membershipAt(this.log.committed), this.config.id);
   }
 
   private campaign(options: { preVote: boolean; transfer: boolean }): void {
