@@ -2,9 +2,6 @@ import { randomBytes } from "node:crypto";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { SeededRandom } from "../consensus/random.js";
-import { defaultRaftLimits } from "../consensus/raft/config.js";
-import type { RaftHardState, RaftMessage } from "../consensus/raft/messages.js";
-import { RaftEngine } from "../consensus/raft/raft.js";
 import { groupId, nodeId, noNode } from "../consensus/types.js";
 import type { Envelope, GroupId, Membership, NodeId } from "../consensus/types.js";
 import type { KvError } from "../kv/index.js";
@@ -25,12 +22,13 @@ import type {
 } from "../kv/index.js";
 import { ReplicaError } from "../replica/errors.js";
 import { Replica } from "../replica/replica.js";
-import { raftDurableState } from "../storage/raft-state.js";
 import { envFileName, Storage } from "../storage/storage.js";
 import type { GroupStorage } from "../storage/group-storage.js";
 import { TcpTransport } from "../transport/tcp-transport.js";
 import type { HostPort, ServerConfig } from "./config.js";
 import { clusterIdOf, memberIdOf, parseUrl } from "./config.js";
+import { createEngine, engineKindOf } from "./engines.js";
+import type { AnyEngine, ConsensusMessage, EngineKind } from "./engines.js";
 import { encodeCommand, KvStateMachine } from "./kv-state-machine.js";
 import { ServerMetrics } from "./metrics.js";
 
@@ -52,7 +50,7 @@ type ForwardMessage =
   | (Envelope & { readonly type: "forwardProposal"; readonly id: string; readonly data: Uint8Array })
   | (Envelope & { readonly type: "forwardRejected"; readonly id: string; readonly reason: string });
 
-type PeerMessage = RaftMessage | ForwardMessage;
+type PeerMessage = ConsensusMessage | ForwardMessage;
 
 /** StatusInfo is what Maintenance.Status reports. */
 export interface StatusInfo {
@@ -82,10 +80,11 @@ export class SynodServer {
   readonly clusterId: bigint;
   readonly metrics = new ServerMetrics();
   private readonly storage: Storage;
-  private readonly groupStorage: GroupStorage<RaftHardState>;
+  private readonly groupStorage: GroupStorage<unknown>;
+  readonly engineKind: EngineKind;
   private readonly stateMachine: KvStateMachine;
-  private readonly engine: RaftEngine;
-  private readonly replica: Replica<RaftMessage, RaftHardState>;
+  private readonly engine: AnyEngine;
+  private readonly replica: Replica<ConsensusMessage, unknown>;
   private readonly transport: TcpTransport<PeerMessage>;
   private readonly requestNonce = randomBytes(6).toString("hex");
   private requestSeq = 0;
@@ -103,23 +102,19 @@ export class SynodServer {
     this.clusterId = clusterIdOf(this.members.map((m) => m.id));
     this.storage = Storage.open({ dataDir: config.dataDir });
     try {
-      this.groupStorage = this.storage.group<RaftHardState>(mainGroup);
+      this.groupStorage = this.storage.group<unknown>(mainGroup);
+      this.engineKind = engineKindOf(config.dataDir, config.consensus, (line) => process.stderr.write(`synod: ${line}\n`));
       this.stateMachine = new KvStateMachine(this.storage, { requestBytesMax: config.requestBytesMax, txnOpsMax: config.txnOpsMax });
       const stored = this.groupStorage.load();
       const bootstrap: Membership =
         config.initialClusterState === "new"
           ? { voters: this.members.map((m) => m.nodeId), votersOutgoing: [], learners: [] }
           : { voters: [], votersOutgoing: [], learners: [] };
-      const durable = raftDurableState({ ...stored, bootstrap: stored.bootstrap ?? bootstrap });
-      this.engine = new RaftEngine(
-        {
-          ...defaultRaftLimits,
-          id: self.nodeId,
-          groupId: mainGroup,
-          electionTimeoutTicks: config.electionTimeoutTicks,
-          random: new SeededRandom(randomBytes(4).readUInt32LE(0)),
-        },
-        durable,
+      this.engine = createEngine(
+        this.engineKind,
+        { id: self.nodeId, groupId: mainGroup, electionTimeoutTicks: config.electionTimeoutTicks, random: new SeededRandom(randomBytes(4).readUInt32LE(0)) },
+        stored,
+        bootstrap,
       );
       const listen = config.listenPeerUrls[0];
       if (listen === undefined) throw new Error("--listen-peer-urls is empty");
@@ -176,7 +171,7 @@ export class SynodServer {
     return this.replica.error();
   }
 
-  private sendPeer(message: RaftMessage): void {
+  private sendPeer(message: ConsensusMessage): void {
     if (message.type === "heartbeat" && message.readContext === 0) this.heartbeatSentAt.set(message.to, performance.now());
     this.transport.send(message);
   }

@@ -17,12 +17,6 @@ const keys = ["a", "b", "c", "d"];
 const runMs = 15_000;
 
 let cluster: TestCluster;
-before(async () => {
-  cluster = await TestCluster.start();
-});
-after(async () => {
-  await cluster.stop();
-});
 
 function leaderIndex(): number | undefined {
   for (let i = 0; i < cluster.members.length; i++) {
@@ -113,7 +107,18 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-test("SIGKILLed leaders and followers lose nothing acknowledged and the history is linearizable", { timeout: 120_000 }, async () => {
+/** crashScenario registers the crash test against a cluster running `engine`. */
+export function crashScenario(engine: "raft" | "paxos"): void {
+  before(async () => {
+    cluster = await TestCluster.start({ consensus: engine });
+  });
+  after(async () => {
+    await cluster.stop();
+  });
+  test(`${engine}: SIGKILLed leaders and followers lose nothing acknowledged and the history is linearizable`, { timeout: 120_000 }, run);
+}
+
+async function run(): Promise<void> {
   const history: HistoryOp[] = [];
   let ids = 0;
   const nextId = (): number => ids++;
@@ -148,4 +153,4 @@ test("SIGKILLed leaders and followers lose nothing acknowledged and the history 
     await sleep(200);
   }
   assert.equal(new Set(hashes).size, 1, `members agree on the KV hash: ${hashes.join(" ")}`);
-});
+}

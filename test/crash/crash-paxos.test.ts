@@ -1,0 +1,3 @@
+import { crashScenario } from "./scenario.js";
+
+crashScenario("paxos");
