@@ -3,7 +3,7 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import { SeededRandom } from "../consensus/random.js";
 import { groupId, nodeId, noNode } from "../consensus/types.js";
-import type { Envelope, GroupId, Membership, NodeId } from "../consensus/types.js";
+import type { GroupId, Membership, NodeId } from "../consensus/types.js";
 import type { KvError } from "../kv/index.js";
 import type {
   CompactionRequest,
@@ -30,6 +30,8 @@ import { clusterIdOf, memberIdOf, parseUrl } from "./config.js";
 import { createEngine, engineKindOf } from "./engines.js";
 import type { AnyEngine, ConsensusMessage, EngineKind } from "./engines.js";
 import { encodeCommand, KvStateMachine } from "./kv-state-machine.js";
+import { peerMessageValidator } from "./peer-messages.js";
+import type { PeerMessage } from "./peer-messages.js";
 import { ServerMetrics } from "./metrics.js";
 
 /** The single group that holds the whole keyspace until sharding arrives. */
@@ -44,13 +46,6 @@ export interface Member {
   readonly clientUrls: readonly string[];
   readonly isLearner: boolean;
 }
-
-/** Server-level peer messages, carried on the same connections as the engine's. */
-type ForwardMessage =
-  | (Envelope & { readonly type: "forwardProposal"; readonly id: string; readonly data: Uint8Array })
-  | (Envelope & { readonly type: "forwardRejected"; readonly id: string; readonly reason: string });
-
-type PeerMessage = ConsensusMessage | ForwardMessage;
 
 /** StatusInfo is what Maintenance.Status reports. */
 export interface StatusInfo {
@@ -123,6 +118,7 @@ export class SynodServer {
         listen,
         clusterToken: config.initialClusterToken,
         peers: this.members.filter((m) => m !== self).map((m) => [m.nodeId, peerAddressOf(m)] as const),
+        validate: peerMessageValidator(this.engineKind),
       });
       this.replica = new Replica(
         this.engine,
