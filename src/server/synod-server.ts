@@ -185,8 +185,22 @@ export class SynodServer {
 
   async range(request: RangeRequest): Promise<RangeResponse> {
     this.checkRequest({ range: request });
-    if (!request.serializable) await this.withTimeout(this.replica.linearizableBarrier());
+    if (!request.serializable) await this.readBarrier(Date.now() + this.config.requestTimeoutMs);
     return unwrap(this.stateMachine.mvcc.range(request));
+  }
+
+  /** readBarrier waits until a linearizable read may be served, riding out leader elections until the deadline. */
+  private async readBarrier(deadline: number): Promise<void> {
+    for (;;) {
+      await this.waitForLeader(deadline);
+      try {
+        await this.until(deadline, this.replica.linearizableBarrier());
+        return;
+      } catch (error) {
+        if (!isRetryable(error) || Date.now() >= deadline) throw error;
+        await sleep(this.config.tickMs);
+      }
+    }
   }
 
   async put(request: PutRequest): Promise<PutResponse> {
@@ -262,22 +276,42 @@ export class SynodServer {
     const id = `${this.self.nodeId}.${this.requestNonce}.${++this.requestSeq}`;
     const data = encodeCommand({ id, request });
     const waiter = this.stateMachine.waitFor(id);
+    const deadline = Date.now() + this.config.requestTimeoutMs;
     try {
-      const rejected = new Promise<never>((_, reject) => {
-        this.forwarded.set(id, (reason) => reject(rejectionError(reason)));
-      });
-      this.proposeOrForward(id, data);
-      this.metrics.proposalsPending.set(this.forwarded.size);
-      const result = await this.withTimeout(Promise.race([waiter.promise, rejected])).catch((error: unknown) => {
-        this.metrics.proposalsFailed.inc();
-        throw error;
-      });
-      if (!result.ok) throw result.error;
-      return result.response;
+      for (;;) {
+        await this.waitForLeader(deadline);
+        const refused = new Promise<never>((_, reject) => {
+          this.forwarded.set(id, (reason) => reject(rejectionError(reason)));
+        });
+        this.proposeOrForward(id, data);
+        this.metrics.proposalsPending.set(this.forwarded.size);
+        try {
+          const result = await this.until(deadline, Promise.race([waiter.promise, refused]));
+          if (!result.ok) throw result.error;
+          return result.response;
+        } catch (error) {
+          // A refusal means nothing was appended, so proposing again cannot apply the command twice.
+          if (isRetryable(error) && Date.now() < deadline) {
+            await sleep(this.config.tickMs);
+            continue;
+          }
+          this.metrics.proposalsFailed.inc();
+          throw error;
+        }
+      }
     } finally {
       waiter.cancel();
       this.forwarded.delete(id);
       this.metrics.proposalsPending.set(this.forwarded.size);
+    }
+  }
+
+  /** waitForLeader resolves once a leader is known, as etcd waits, or fails at the deadline. */
+  private async waitForLeader(deadline: number): Promise<void> {
+    while (this.engine.status().leader === noNode) {
+      if (this.stopped) throw new ReplicaError("stopped", "etcdserver: server stopped");
+      if (Date.now() >= deadline) throw new ReplicaError("noLeader", "etcdserver: no leader");
+      await sleep(Math.min(this.config.tickMs, 50));
     }
   }
 
@@ -319,13 +353,23 @@ export class SynodServer {
     }
   }
 
-  private withTimeout<T>(promise: Promise<T>): Promise<T> {
+  /** until rejects with etcd's "request timed out" if `promise` has not settled by `deadline`. */
+  private until<T>(deadline: number, promise: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ReplicaError("timeout", "etcdserver: request timed out")), this.config.requestTimeoutMs);
+      timer = setTimeout(() => reject(new ReplicaError("timeout", "etcdserver: request timed out")), Math.max(0, deadline - Date.now()));
     });
     return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   }
+
+}
+
+function isRetryable(error: unknown): boolean {
+  return error instanceof ReplicaError && (error.code === "noLeader" || error.code === "notLeader" || error.code === "leaderChanged");
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function rejectionError(reason: string): ReplicaError {
