@@ -36,7 +36,7 @@ function effectiveSortOrder(r: RangeRequest): SortOrder {
  */
 export function rangeFetchLimit(r: RangeRequest): number {
   const limit = r.limit ?? 0;
-  if ((r.sortOrder ?? SortOrder.NONE) !== SortOrder.NONE || hasRevisionFilters(r)) return 0;
+  if (effectiveSortOrder(r) !== SortOrder.NONE || hasRevisionFilters(r)) return 0;
   return limit > 0 ? limit + 1 : 0;
 }
 

@@ -327,3 +327,16 @@ test("random histories: limit, more, count, sort and filters match etcd's rules 
     { numRuns: 300 },
   );
 });
+
+test("a non-KEY sort target with no order sorts ascending before the limit is applied", () => {
+  const mvcc = new MvccStore(new MemoryStore());
+  const b = (s: string): Uint8Array => new TextEncoder().encode(s);
+  mvcc.put({ key: b("z"), value: b("") });
+  mvcc.put({ key: b("a"), value: b("") });
+  mvcc.put({ key: b("b"), value: b("") });
+  // By create revision, ascending: "z" first, although it comes last by key.
+  const r = mvcc.range({ key: b("a"), rangeEnd: new Uint8Array([0]), limit: 1, sortOrder: SortOrder.NONE, sortTarget: SortTarget.CREATE });
+  assert.ok(r.ok);
+  assert.deepEqual(r.value.kvs.map((kv) => binaryString(kv.key)), ["z"]);
+  assert.equal(r.value.more, true);
+});
