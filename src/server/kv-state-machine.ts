@@ -6,11 +6,17 @@ import type { StateMachinePort } from "../replica/ports.js";
 import type { Storage, Table } from "../storage/storage.js";
 import { LmdbOrderedStore } from "./lmdb-ordered-store.js";
 
-/** KvCommand is what a log entry carries: a KV request and the id its origin waits on. */
-export interface KvCommand {
-  readonly id: string;
-  readonly request: KvRequest;
+/** MemberAttributes are what a member publishes about itself through the log (etcd's "publish"). */
+export interface MemberAttributes {
+  readonly nodeId: number;
+  readonly name: string;
+  readonly clientUrls: readonly string[];
 }
+
+/** KvCommand is what a log entry carries: a KV request or a member's attributes, and the id its origin waits on. */
+export type KvCommand =
+  | { readonly id: string; readonly request: KvRequest }
+  | { readonly id: string; readonly publish: MemberAttributes };
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
@@ -23,16 +29,36 @@ export function decodeCommand(data: Uint8Array): KvCommand | undefined {
   try {
     const value: unknown = packr.unpack(data);
     if (typeof value !== "object" || value === null) return undefined;
-    const { id, request } = value as { id?: unknown; request?: unknown };
-    if (typeof id !== "string" || typeof request !== "object" || request === null) return undefined;
-    return { id, request: request as KvRequest };
+    const { id, request, publish } = value as { id?: unknown; request?: unknown; publish?: unknown };
+    if (typeof id !== "string") return undefined;
+    if (typeof request === "object" && request !== null) return { id, request: request as KvRequest };
+    if (isMemberAttributes(publish)) return { id, publish };
+    return undefined;
   } catch {
     return undefined;
   }
 }
 
+function isMemberAttributes(v: unknown): v is MemberAttributes {
+  if (typeof v !== "object" || v === null) return false;
+  const m = v as Record<string, unknown>;
+  return typeof m["nodeId"] === "number" && typeof m["name"] === "string" && Array.isArray(m["clientUrls"]) && m["clientUrls"].every((u) => typeof u === "string");
+}
+
+/** Member attributes live in the state machine's table under their own prefix, beside the MVCC keyspaces, so snapshots carry them. */
+const memberPrefix = Buffer.from("s/member/");
+
+function memberKey(nodeId: number): Buffer {
+  const key = Buffer.alloc(memberPrefix.length + 4);
+  memberPrefix.copy(key);
+  key.writeUInt32BE(nodeId, memberPrefix.length);
+  return key;
+}
+
 /** AppliedResult is the outcome of one applied command, for the member that waits on it. */
-export type AppliedResult = { readonly ok: true; readonly response: KvResponse; readonly revision: number } | { readonly ok: false; readonly error: KvError };
+export type AppliedResult =
+  | { readonly ok: true; readonly response: KvResponse | null; readonly revision: number }
+  | { readonly ok: false; readonly error: KvError };
 
 interface Pending {
   resolve(result: AppliedResult): void;
@@ -82,7 +108,10 @@ export class KvStateMachine implements StateMachinePort {
           if (entry.index <= applied) continue;
           if (entry.type === "normal" && entry.data.length > 0) {
             const command = decodeCommand(entry.data);
-            if (command !== undefined) {
+            if (command !== undefined && "publish" in command) {
+              this.table.putSync(memberKey(command.publish.nodeId), Buffer.from(packr.pack(command.publish)));
+              if (this.waiting.has(command.id)) results.push({ id: command.id, result: { ok: true, response: null, revision: this.mvccStore.revision } });
+            } else if (command !== undefined) {
               const outcome = this.mvccStore.apply(command.request);
               if (this.waiting.has(command.id)) {
                 results.push({
@@ -103,6 +132,18 @@ export class KvStateMachine implements StateMachinePort {
           pending?.resolve(result);
         }
       });
+  }
+
+  /** publishedMembers lists the attributes every member published, by node id. */
+  publishedMembers(): Map<number, MemberAttributes> {
+    const out = new Map<number, MemberAttributes>();
+    const end = Buffer.from(memberPrefix);
+    end[end.length - 1] = (end[end.length - 1] ?? 0) + 1;
+    for (const { value } of this.table.getRange({ start: memberPrefix, end })) {
+      const attributes: unknown = packr.unpack(value);
+      if (isMemberAttributes(attributes)) out.set(attributes.nodeId, attributes);
+    }
+    return out;
   }
 
   restore(snapshot: Snapshot): Promise<void> {

@@ -30,6 +30,7 @@ import { clusterIdOf, memberIdOf, parseUrl } from "./config.js";
 import { createEngine, engineKindOf } from "./engines.js";
 import type { AnyEngine, ConsensusMessage, EngineKind } from "./engines.js";
 import { encodeCommand, KvStateMachine } from "./kv-state-machine.js";
+import type { KvCommand } from "./kv-state-machine.js";
 import { peerMessageValidator } from "./peer-messages.js";
 import type { PeerMessage } from "./peer-messages.js";
 import { ServerMetrics } from "./metrics.js";
@@ -150,6 +151,7 @@ export class SynodServer {
     this.transport.onMessage((m) => this.receive(m));
     await this.transport.start();
     this.replica.start();
+    void this.publish();
   }
 
   async stop(): Promise<void> {
@@ -231,6 +233,15 @@ export class SynodServer {
     return Promise.resolve(unwrap(this.stateMachine.mvcc.hashKv(revision)));
   }
 
+  /** memberList is the members with the client URLs each one published (empty until it has). */
+  memberList(): Member[] {
+    const published = this.stateMachine.publishedMembers();
+    return this.members.map((m) => {
+      const attributes = published.get(m.nodeId);
+      return attributes === undefined ? { ...m, clientUrls: m.nodeId === this.self.nodeId ? m.clientUrls : [] } : { ...m, clientUrls: attributes.clientUrls };
+    });
+  }
+
   /** currentRevision is the applied store revision, for response headers. */
   revision(): number {
     return this.stateMachine.mvcc.revision;
@@ -273,8 +284,31 @@ export class SynodServer {
   /** write proposes a command and waits until THIS member has applied it. */
   private async write(request: KvRequest): Promise<KvResponse> {
     this.checkRequest(request);
+    const response = await this.replicate((id) => ({ id, request }));
+    if (response === null) throw new Error("a KV request applied without a response");
+    return response;
+  }
+
+  /**
+   * publish makes this member's name and client URLs known to every member
+   * through the log (etcd's publish), retrying until it is applied.
+   */
+  private async publish(): Promise<void> {
+    const attributes = { nodeId: this.self.nodeId, name: this.self.name, clientUrls: [...this.config.advertiseClientUrls] };
+    while (!this.stopped) {
+      try {
+        await this.replicate((id) => ({ id, publish: attributes }));
+        return;
+      } catch {
+        await sleep(this.config.tickMs * 5);
+      }
+    }
+  }
+
+  /** replicate proposes a command (followers forward it) and waits until THIS member has applied it. */
+  private async replicate(command: (id: string) => KvCommand): Promise<KvResponse | null> {
     const id = `${this.self.nodeId}.${this.requestNonce}.${++this.requestSeq}`;
-    const data = encodeCommand({ id, request });
+    const data = encodeCommand(command(id));
     const waiter = this.stateMachine.waitFor(id);
     const deadline = Date.now() + this.config.requestTimeoutMs;
     try {

@@ -65,7 +65,7 @@ export class SynodBackend implements EtcdBackend {
 
   memberList(): Promise<readonly MemberInfo[]> {
     return Promise.resolve(
-      this.server.members.map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerUrls, clientUrls: m.clientUrls, isLearner: m.isLearner })),
+      this.server.memberList().map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerUrls, clientUrls: m.clientUrls, isLearner: m.isLearner })),
     );
   }
 
