@@ -1,5 +1,5 @@
 /** GrpcStatus names the gRPC status codes the KV errors map to. */
-export const GrpcStatus = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, OUT_OF_RANGE: 11 } as const;
+export const GrpcStatus = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, FAILED_PRECONDITION: 9, OUT_OF_RANGE: 11 } as const;
 export type GrpcStatus = (typeof GrpcStatus)[keyof typeof GrpcStatus];
 
 /** kvErrors lists every KV error: its etcd message (exact, clients match on it) and gRPC status. */
@@ -15,6 +15,10 @@ const kvErrors = {
   invalidSortOption: { message: "etcdserver: invalid sort option", status: GrpcStatus.INVALID_ARGUMENT },
   requestTooLarge: { message: "etcdserver: request is too large", status: GrpcStatus.INVALID_ARGUMENT },
   leaseNotFound: { message: "etcdserver: requested lease not found", status: GrpcStatus.NOT_FOUND },
+  leaseExists: { message: "etcdserver: lease already exists", status: GrpcStatus.FAILED_PRECONDITION },
+  leaseTtlTooLarge: { message: "etcdserver: too large lease TTL", status: GrpcStatus.OUT_OF_RANGE },
+  // Synod's own: etcd takes any int64 lease ID, Synod's stay in [1, 2^53) so they are exact numbers.
+  leaseIdOutOfRange: { message: "etcdserver: lease ID out of range", status: GrpcStatus.OUT_OF_RANGE },
 } as const satisfies Record<string, { readonly message: string; readonly status: GrpcStatus }>;
 
 /** KvErrorCode is the stable code of a {@link KvError}. */

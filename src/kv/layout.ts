@@ -8,6 +8,8 @@
  * h/ len(4) userKey main(8) sub(8)  → 1 byte: 0 live, 1 tombstone   (per-key history)
  * k/ userKey                        → pointer: main(8) sub(8) flags(1) (latest revision of the key)
  * m/ name                           → float64 meta value
+ * l/ id(8)                          → lease record: ttl(8) remainingTtl(8)       (see lease-store.ts)
+ * a/ id(8) userKey                  → empty: the key is attached to the lease
  * ```
  *
  * `k/` is ordered by user key, so ranges scan it; `h/` answers "the key's last
@@ -40,6 +42,8 @@ const revisionPrefix = new Uint8Array([0x72, SLASH]); // "r/"
 const historyPrefix = new Uint8Array([0x68, SLASH]); // "h/"
 const indexPrefix = new Uint8Array([0x6b, SLASH]); // "k/"
 const metaPrefix = new Uint8Array([0x6d, SLASH]); // "m/"
+const leasePrefix = new Uint8Array([0x6c, SLASH]); // "l/"
+const attachPrefix = new Uint8Array([0x61, SLASH]); // "a/"
 
 /** indexKeyspaceEnd is the first key after every `k/` key. */
 export const indexKeyspaceEnd = new Uint8Array([0x6b, SLASH + 1]);
@@ -179,4 +183,63 @@ export function decodeRecord(bytes: Uint8Array): StoredRecord {
       lease: view.getFloat64(25),
     },
   };
+}
+
+// ---- leases ---------------------------------------------------------------
+
+/** leaseKeyspaceStart and leaseKeyspaceEnd bound every `l/` key: [start, end). */
+export const leaseKeyspaceStart = leasePrefix;
+export const leaseKeyspaceEnd = new Uint8Array([0x6c, SLASH + 1]);
+
+/** leaseKey is the `l/` key of a lease id (a non-negative safe integer). */
+export function leaseKey(id: number): Uint8Array {
+  const out = new Uint8Array(leasePrefix.length + 8);
+  out.set(leasePrefix, 0);
+  writeUint64(viewOf(out), leasePrefix.length, id);
+  return out;
+}
+
+/** leaseIdOfKey decodes an `l/` key. */
+export function leaseIdOfKey(key: Uint8Array): number {
+  return readUint64(viewOf(key), leasePrefix.length);
+}
+
+/** LeaseRecordValue is what `l/` stores for a lease: its granted TTL and last checkpointed remaining TTL (0: none), in seconds. */
+export interface LeaseRecordValue {
+  readonly ttl: number;
+  readonly remainingTtl: number;
+}
+
+/** encodeLeaseRecord encodes an `l/` value. */
+export function encodeLeaseRecord(record: LeaseRecordValue): Uint8Array {
+  const out = new Uint8Array(16);
+  const view = viewOf(out);
+  writeUint64(view, 0, record.ttl);
+  writeUint64(view, 8, record.remainingTtl);
+  return out;
+}
+
+/** decodeLeaseRecord decodes an `l/` value. */
+export function decodeLeaseRecord(bytes: Uint8Array): LeaseRecordValue {
+  if (bytes.length !== 16) throw new Error(`corrupt lease record: ${bytes.length} bytes`);
+  const view = viewOf(bytes);
+  return { ttl: readUint64(view, 0), remainingTtl: readUint64(view, 8) };
+}
+
+/** attachKeyPrefix is the common prefix of the `a/` keys of one lease: [prefix, attachKeyPrefix(id + 1)) holds them all. */
+export function attachKeyPrefix(id: number): Uint8Array {
+  const out = new Uint8Array(attachPrefix.length + 8);
+  out.set(attachPrefix, 0);
+  writeUint64(viewOf(out), attachPrefix.length, id);
+  return out;
+}
+
+/** attachKey is the `a/` key recording that `userKey` is attached to lease `id`. */
+export function attachKey(id: number, userKey: Uint8Array): Uint8Array {
+  return concatBytes(attachKeyPrefix(id), userKey);
+}
+
+/** userKeyOfAttachKey strips the `a/` prefix and the lease id. */
+export function userKeyOfAttachKey(key: Uint8Array): Uint8Array {
+  return key.subarray(attachPrefix.length + 8);
 }

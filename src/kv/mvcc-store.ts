@@ -10,7 +10,7 @@
  * may run in a read transaction. A request that fails returns a KvError and
  * has written nothing.
  */
-import { binaryString } from "./bytes.js";
+import { binaryString, compareBytes } from "./bytes.js";
 import {
   checkDeleteRangeRequest,
   checkKvRequest,
@@ -85,6 +85,55 @@ export interface MvccOptions {
    * from replicated state), since it decides the outcome of applied writes.
    */
   readonly leaseExists?: (lease: number) => boolean;
+  /**
+   * leases, when given, is told about every key a write attaches to or
+   * detaches from a lease (see {@link LeaseAttachments}), and answers
+   * `leaseExists` unless that is given too. Absent: writes behave exactly as
+   * without a lease service.
+   */
+  readonly leases?: LeaseAttachments;
+}
+
+/**
+ * LeaseAttachments is the hook through which applied writes keep the lease
+ * service's key sets current, inside the same write transaction:
+ * a put with lease L attaches its key to L (after detaching it from the
+ * key's previous lease, if that differs); a put without a lease, or a
+ * delete, detaches the key from its previous lease. Calls are made in apply
+ * order and must be deterministic.
+ */
+export interface LeaseAttachments {
+  exists(lease: number): boolean;
+  attach(lease: number, key: Uint8Array): void;
+  detach(lease: number, key: Uint8Array): void;
+}
+
+/**
+ * EventsSinceRequest reads the history of a key range from `fromRevision`
+ * on, in revision order. `key` / `rangeEnd` follow {@link RangeRequest}'s
+ * conventions. `recordsMax` (at least 1) bounds the stored records read; it
+ * is a soft bound: the last revision started is always read to its end, so a
+ * revision is never split between two reads. `prevKv` asks for each event's
+ * previous value (one extra seek per event).
+ */
+export interface EventsSinceRequest {
+  readonly fromRevision: number;
+  readonly key: Uint8Array;
+  readonly rangeEnd?: Uint8Array;
+  readonly recordsMax: number;
+  readonly prevKv?: boolean;
+}
+
+/**
+ * EventsSince is one bounded read of history: the events of the revisions
+ * [fromRevision, nextRevision) that touch the range, in order, and how many
+ * stored records were read to find them. `nextRevision` is `revision + 1`
+ * once the read reached the current revision.
+ */
+export interface EventsSince {
+  readonly events: readonly KvEvent[];
+  readonly nextRevision: number;
+  readonly recordsRead: number;
 }
 
 /** Applied is what an applied write produced: its response and the events to feed watchers, in order. */
@@ -108,6 +157,24 @@ function spanOf(key: Uint8Array, rangeEnd: Uint8Array | undefined): KeySpan {
 interface LiveKey {
   readonly key: Uint8Array;
   readonly revision: Revision;
+}
+
+/** HistoryRecord is one stored revision of one key, as read back for a watcher. */
+interface HistoryRecord {
+  readonly revision: Revision;
+  readonly tombstone: boolean;
+  readonly kv: KeyValue;
+}
+
+interface HistoryRead {
+  readonly records: readonly HistoryRecord[];
+  readonly nextRevision: number;
+  readonly recordsRead: number;
+}
+
+/** inRange reports whether `key` lies in the half-open range [start, end) (end undefined: no upper bound). */
+function inRange(span: KeySpan & { readonly kind: "range" }, key: Uint8Array): boolean {
+  return compareBytes(key, span.start) >= 0 && (span.end === undefined || compareBytes(key, span.end) < 0);
 }
 
 /**
@@ -141,6 +208,7 @@ export class MvccStore {
   readonly txnOpsMax: number;
   readonly requestBytesMax: number;
   private readonly leaseExists: (lease: number) => boolean;
+  private readonly leases: LeaseAttachments | undefined;
   private revisionCurrent: number;
   private revisionCompacted: number;
 
@@ -151,7 +219,9 @@ export class MvccStore {
   ) {
     this.txnOpsMax = options.txnOpsMax ?? txnOpsMaxDefault;
     this.requestBytesMax = options.requestBytesMax ?? requestBytesMaxDefault;
-    this.leaseExists = options.leaseExists ?? (() => true);
+    const leases = options.leases;
+    this.leases = leases;
+    this.leaseExists = options.leaseExists ?? (leases === undefined ? () => true : (lease) => leases.exists(lease));
     this.revisionCurrent = this.readMeta(metaRevision) ?? 1;
     this.revisionCompacted = this.readMeta(metaCompactRevision) ?? -1;
   }
@@ -285,7 +355,107 @@ export class MvccStore {
     });
   }
 
+  /**
+   * eventsSince reads the recorded changes of a key range from `fromRevision`
+   * on (see {@link EventsSinceRequest}); this is how a watcher that fell
+   * behind catches up. Events are exactly those the writes returned when
+   * applied (the `prevKv` of each only when asked for).
+   *
+   * It fails with "compacted" when `fromRevision` is at or below the
+   * compaction revision: compaction keeps each key's latest revision at or
+   * before it but drops the deletions made at exactly that revision and the
+   * values they (and the changes there) replaced, so the history there is no
+   * longer complete. A `fromRevision` past the current revision reads
+   * nothing.
+   */
+  eventsSince(r: EventsSinceRequest): KvResult<EventsSince> {
+    if (!Number.isSafeInteger(r.recordsMax) || r.recordsMax < 1) throw new RangeError(`eventsSince: recordsMax ${r.recordsMax}`);
+    const from = Math.max(1, r.fromRevision);
+    if (from <= this.revisionCompacted) return fail("compacted");
+    if (from > this.revisionCurrent) return ok({ events: [], nextRevision: from, recordsRead: 0 });
+    const span = spanOf(r.key, r.rangeEnd);
+    const found = span.kind === "single" ? this.keyHistorySince(span.key, from, r.recordsMax) : this.historySince(span, from, r.recordsMax);
+    const events = found.records.map(({ revision, tombstone, kv }) => {
+      const type = tombstone ? EventType.DELETE : EventType.PUT;
+      const prev = r.prevKv === true ? this.valueBefore(kv.key, revision) : undefined;
+      return prev === undefined ? { type, kv } : { type, kv, prevKv: prev };
+    });
+    return ok({ events, nextRevision: found.nextRevision, recordsRead: found.recordsRead });
+  }
+
+  /**
+   * deleteKeys deletes every listed key that is live, all in one revision
+   * (no revision if none is): how a lease revoke removes its keys. Keys are
+   * deleted in the order given; a repeated key is deleted once.
+   */
+  deleteKeys(keys: readonly Uint8Array[]): Applied<DeleteRangeResponse> {
+    const batch = new WriteBatch(this.revisionCurrent);
+    const prevKvs: KeyValue[] = [];
+    for (const key of keys) {
+      const prev = this.currentKv(key);
+      if (prev === undefined) continue;
+      this.deleteKey(batch, prev);
+      prevKvs.push(prev);
+    }
+    this.finish(batch);
+    return { response: { header: { revision: batch.readRevision() }, deleted: prevKvs.length, prevKvs }, events: batch.events };
+  }
+
   // ---- reads -------------------------------------------------------------
+
+  /** historySince scans `r/` from `from` for the records of a range (see {@link eventsSince}). */
+  private historySince(span: KeySpan & { readonly kind: "range" }, from: number, recordsMax: number): HistoryRead {
+    const records: HistoryRecord[] = [];
+    let recordsRead = 0;
+    let lastMain = 0;
+    const end = revisionKey(this.revisionCurrent + 1, 0);
+    for (const [rkey, rvalue] of this.store.scan(revisionKey(from, 0), end, { reverse: false })) {
+      const revision = revisionOfKey(rkey);
+      if (recordsRead >= recordsMax && revision.main !== lastMain) return { records, nextRevision: revision.main, recordsRead };
+      recordsRead++;
+      lastMain = revision.main;
+      const record = decodeRecord(rvalue);
+      if (inRange(span, record.kv.key)) records.push({ revision, tombstone: record.tombstone, kv: record.kv });
+    }
+    return { records, nextRevision: this.revisionCurrent + 1, recordsRead };
+  }
+
+  /** keyHistorySince walks one key's `h/` entries from `from` (see {@link eventsSince}). */
+  private keyHistorySince(key: Uint8Array, from: number, recordsMax: number): HistoryRead {
+    const revisions: Revision[] = [];
+    let lastMain = 0;
+    const end = historyKey(key, this.revisionCurrent + 1, 0);
+    for (const [hkey] of this.store.scan(historyKey(key, from, 0), end, { reverse: false })) {
+      const revision = revisionOfHistoryKey(hkey);
+      if (revisions.length >= recordsMax && revision.main !== lastMain) {
+        return { records: this.loadRecords(revisions), nextRevision: revision.main, recordsRead: revisions.length };
+      }
+      lastMain = revision.main;
+      revisions.push(revision);
+    }
+    return { records: this.loadRecords(revisions), nextRevision: this.revisionCurrent + 1, recordsRead: revisions.length };
+  }
+
+  private loadRecords(revisions: readonly Revision[]): HistoryRecord[] {
+    return revisions.map((revision) => {
+      const bytes = this.store.get(revisionKey(revision.main, revision.sub));
+      if (bytes === undefined) throw new Error(`MvccStore: history points at missing revision ${revision.main}.${revision.sub}`);
+      const record = decodeRecord(bytes);
+      return { revision, tombstone: record.tombstone, kv: record.kv };
+    });
+  }
+
+  /** valueBefore is the key's live value just before `revision`, if it had one and it is still stored. */
+  private valueBefore(key: Uint8Array, revision: Revision): KeyValue | undefined {
+    const older = { reverse: true, limit: 1 } as const;
+    let found: Revision | undefined;
+    for (const [hkey, mark] of this.store.scan(historyKeyPrefix(key), historyKey(key, revision.main, revision.sub), older)) {
+      if (mark[0] !== historyMarkTombstone[0]) found = revisionOfHistoryKey(hkey);
+    }
+    if (found === undefined) return undefined;
+    const bytes = this.store.get(revisionKey(found.main, found.sub));
+    return bytes === undefined ? undefined : decodeRecord(bytes).kv;
+  }
 
   private readMeta(key: Uint8Array): number | undefined {
     const bytes = this.store.get(key);
@@ -393,6 +563,11 @@ export class MvccStore {
       lease,
     };
     this.writeRevision(batch, key, kv, false);
+    if (this.leases !== undefined) {
+      const prevLease = prev?.lease ?? 0;
+      if (prevLease !== 0 && prevLease !== lease) this.leases.detach(prevLease, key);
+      if (lease !== 0 && prevLease !== lease) this.leases.attach(lease, key);
+    }
     batch.events.push(prev === undefined ? { type: EventType.PUT, kv } : { type: EventType.PUT, kv, prevKv: prev });
   }
 
@@ -406,6 +581,7 @@ export class MvccStore {
       lease: 0,
     };
     this.writeRevision(batch, prev.key, kv, true);
+    if (this.leases !== undefined && prev.lease !== 0) this.leases.detach(prev.lease, prev.key);
     batch.events.push({ type: EventType.DELETE, kv, prevKv: prev });
   }
 

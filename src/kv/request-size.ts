@@ -19,7 +19,7 @@ import type {
 } from "./types.js";
 
 /** varintBytes is the length of an int64 varint (negative numbers take 10 bytes). */
-function varintBytes(n: number): number {
+export function varintBytes(n: number): number {
   if (n < 0) return 10;
   let bytes = 1;
   let rest = Math.floor(n / 128);
