@@ -1,5 +1,7 @@
-import type { Engine, Envelope, Membership, NodeId, Random, Ready } from "../../src/consensus/types.js";
+import type { Engine, Entry, Envelope, Membership, NodeId, Random, Ready, SnapshotMeta } from "../../src/consensus/types.js";
 import type { PersistProblem, SimDisk } from "./disk.js";
+import type { Violation } from "./invariants.js";
+import { paxosAdapter } from "./paxos-adapter.js";
 import { raftAdapter } from "./raft-adapter.js";
 
 /** EngineParams are the timing and limits the simulator draws per seed for any engine. */
@@ -24,6 +26,22 @@ export interface CreateEngineOptions<H> {
 }
 
 /**
+ * EngineChecker holds an engine's own safety records across a whole run (every
+ * node, every restart). Each method returns the first violation it sees, or null.
+ */
+export interface EngineChecker<M extends Envelope, H> {
+  /**
+   * afterPersist sees a Ready `node` just made durable, before its messages
+   * leave; `before` is the hard state that was durable until then.
+   */
+  afterPersist(node: number, ready: Ready<M, H>, before: H, disk: SimDisk<H>): Violation | null;
+  /** noteApplied sees an entry some node applied (so it is committed); the state-machine safety check has passed. */
+  noteApplied(entry: Entry): Violation | null;
+  /** noteSnapshot learns that everything up to `meta.index` is committed, with `meta.membership` after it. */
+  noteSnapshot(meta: SnapshotMeta): Violation | null;
+}
+
+/**
  * EngineAdapter teaches the simulator one engine: how to build it from durable
  * state, how to persist its Ready, how to describe its messages for the trace,
  * and the engine-specific safety checks done on every message sent.
@@ -34,6 +52,14 @@ export interface EngineAdapter<M extends Envelope, H> {
   readonly faultNames: readonly string[];
   /** messageTypeNames[code] names the message type `messageCode` returns. */
   readonly messageTypeNames: readonly string[];
+  /**
+   * termsMatchPrefixes says whether (index, term) names an entry and its whole
+   * prefix (Raft's Log Matching), so generic checks may compare terms; false
+   * when a value keeps its content but changes term when re-proposed (Paxos).
+   */
+  readonly termsMatchPrefixes: boolean;
+  /** createChecker starts the engine's own per-run safety checks, or returns null when it has none beyond `checkSend`. */
+  createChecker(bootstrap: Membership): EngineChecker<M, H> | null;
   /** initialDisk is the durable state of a node that has never run. */
   initialDisk(bootstrap: Membership): SimDisk<H>;
   create(options: CreateEngineOptions<H>): Engine<M, H>;
@@ -78,4 +104,7 @@ function register<M extends Envelope, H>(adapter: EngineAdapter<M, H>): Register
 }
 
 /** engines is the registry the simulator picks from with `--engine`. */
-export const engines: ReadonlyMap<string, RegisteredEngine> = new Map([[raftAdapter.name, register(raftAdapter)]]);
+export const engines: ReadonlyMap<string, RegisteredEngine> = new Map([
+  [raftAdapter.name, register(raftAdapter)],
+  [paxosAdapter.name, register(paxosAdapter)],
+]);

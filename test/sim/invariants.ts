@@ -10,7 +10,8 @@ export interface Violation {
   readonly detail: string;
 }
 
-const termBits = 0x100000; // 2^20: terms are far below this in a simulated run
+/** termSpan keys the log record by (index, term): Raft terms and packed Paxos ballots stay below 2^32. */
+const termSpan = 0x100000000;
 const entryHashes = new WeakMap<Entry, number>();
 
 /** entryHash is a 32-bit hash of an entry's type and content (not its index or term). */
@@ -38,22 +39,35 @@ export function entryHash(entry: Entry): number {
  *
  * - election safety: the one leader of each term;
  * - log matching: for each (index, term) ever made durable anywhere, the entry's
- *   content hash and the term of the entry before it. Same (index, term) ⇒ same
- *   content and same predecessor term, which by induction is prefix agreement;
+ *   content hash and (with `termsMatchPrefixes`) the term of the entry before
+ *   it. Same (index, term) ⇒ same content, and for Raft same predecessor term,
+ *   which by induction is prefix agreement;
  * - state-machine safety: what was applied at each index, by anyone;
  * - leader completeness: a new leader's log holds every applied entry its
  *   snapshot does not cover;
  * - snapshot agreement: the state-machine bytes at each compacted index.
+ *
+ * `termsMatchPrefixes` is Raft's Log Matching property: an entry keeps the term
+ * it was proposed in, so (index, term) names the entry and its whole prefix,
+ * and every node applies the same term at an index. Without it (Multi-Paxos) a
+ * recovered value is re-proposed under a new ballot: the same content may sit
+ * at an index under several terms, so only content is compared there.
  */
 export class SafetyChecker {
   violation: Violation | null = null;
+  private readonly termsMatchPrefixes: boolean;
   private readonly leaderOfTerm = new Map<number, number>();
-  private readonly logRecord = new Map<number, number>();
+  private readonly logHash = new Map<number, number>();
+  private readonly logPrevTerm = new Map<number, number>();
   private readonly appliedTerm: number[] = [0];
   private readonly appliedHash: number[] = [0];
   private readonly stateHashAt = new Map<number, number>();
   /** maxApplied is the highest index applied by any node: everything up to it is known committed. */
   maxApplied = 0;
+
+  constructor(options: { readonly termsMatchPrefixes: boolean }) {
+    this.termsMatchPrefixes = options.termsMatchPrefixes;
+  }
 
   private fail(invariant: string, detail: string): void {
     if (this.violation === null) this.violation = { invariant, detail };
@@ -84,21 +98,26 @@ export class SafetyChecker {
       return;
     }
     for (const entry of entries) {
-      if (entry.term >= termBits) throw new Error(`term ${entry.term} too large for the log record`);
-      if (entry.term < prevTerm) {
+      if (entry.term >= termSpan) throw new Error(`term ${entry.term} too large for the log record`);
+      if (this.termsMatchPrefixes && entry.term < prevTerm) {
         this.fail("log matching", `node ${node} persisted entry ${entry.index} of term ${entry.term} after one of term ${prevTerm}`);
         return;
       }
-      const key = entry.index * termBits + entry.term;
-      const value = prevTerm * 0x100000000 + entryHash(entry);
-      const known = this.logRecord.get(key);
-      if (known === undefined) {
-        this.logRecord.set(key, value);
-      } else if (known !== value) {
-        const knownPrev = Math.floor(known / 0x100000000);
-        const what = knownPrev !== prevTerm ? `a predecessor of term ${prevTerm}, elsewhere ${knownPrev}` : "different content";
-        this.fail("log matching", `node ${node} persisted entry (index ${entry.index}, term ${entry.term}) with ${what}`);
+      const key = entry.index * termSpan + entry.term;
+      const hash = entryHash(entry);
+      const knownHash = this.logHash.get(key);
+      if (knownHash === undefined) {
+        this.logHash.set(key, hash);
+        if (this.termsMatchPrefixes) this.logPrevTerm.set(key, prevTerm);
+      } else if (knownHash !== hash) {
+        this.fail("log matching", `node ${node} persisted entry (index ${entry.index}, term ${entry.term}) with different content`);
         return;
+      } else if (this.termsMatchPrefixes) {
+        const knownPrev = this.logPrevTerm.get(key);
+        if (knownPrev !== prevTerm) {
+          this.fail("log matching", `node ${node} persisted entry (index ${entry.index}, term ${entry.term}) with a predecessor of term ${prevTerm}, elsewhere ${knownPrev}`);
+          return;
+        }
       }
       prevTerm = entry.term;
     }
@@ -120,7 +139,7 @@ export class SafetyChecker {
         this.appliedHash[entry.index] = hash;
         return;
       }
-      if (t !== entry.term || h !== hash) {
+      if ((this.termsMatchPrefixes && t !== entry.term) || h !== hash) {
         this.fail(
           "state machine safety",
           `node ${node} applied (index ${entry.index}, term ${entry.term}) where another node applied term ${t} (content ${h === hash ? "same" : "different"})`,
@@ -169,7 +188,7 @@ export class SafetyChecker {
         this.fail("leader completeness", `node ${node}, leader of term ${term}, lacks committed entry ${i} (its log is [${status.firstIndex}, ${status.lastIndex}])`);
         return;
       }
-      if (entry.term !== want || entryHash(entry) !== this.appliedHash[i]) {
+      if ((this.termsMatchPrefixes && entry.term !== want) || entryHash(entry) !== this.appliedHash[i]) {
         this.fail("leader completeness", `node ${node}, leader of term ${term}, has (index ${i}, term ${entry.term}) where term ${want} was committed`);
         return;
       }

@@ -52,6 +52,11 @@ export const raftAdapter: EngineAdapter<RaftMessage, RaftHardState> = {
   name: "raft",
   faultNames: raftFaultNames,
   messageTypeNames: typeNames,
+  termsMatchPrefixes: true,
+
+  createChecker() {
+    return null;
+  },
 
   initialDisk(bootstrap: Membership): SimDisk<RaftHardState> {
     return { hardState: { term: term(0), vote: noNode, commit: logIndex(0) }, snapshot: null, entries: [], bootstrap };

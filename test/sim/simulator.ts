@@ -22,12 +22,13 @@
  *   client's pending operation, plus one new operation per client, within
  *   `livenessTimeouts` election timeouts.
  */
+import { applyConfChange } from "../../src/consensus/membership.js";
 import { SeededRandom } from "../../src/consensus/random.js";
 import { logIndex, nodeId } from "../../src/consensus/types.js";
-import type { ConfChangeOp, Engine, Entry, Envelope, Membership, NodeId, ProposeRejection, Ready } from "../../src/consensus/types.js";
+import type { ConfChangeOp, Engine, Entry, Envelope, Membership, NodeId, ProposeRejection, Ready, Snapshot } from "../../src/consensus/types.js";
 import { cloneDisk, durableLastIndex, snapshotIndex } from "./disk.js";
 import type { SimDisk } from "./disk.js";
-import type { EngineAdapter } from "./engines.js";
+import type { EngineAdapter, EngineChecker } from "./engines.js";
 import { entryHash, SafetyChecker } from "./invariants.js";
 import type { Violation } from "./invariants.js";
 import { decodeCommand, encodeCommand, KvStateMachine } from "./kv.js";
@@ -133,8 +134,17 @@ interface ClientResponse {
   readonly leader: number;
 }
 
+/**
+ * WriteWaiter is a proposal waiting for its index to be applied. Whether it
+ * succeeded is decided by content: the applied entry carries exactly the
+ * proposed command (which names its client and sequence number). The term is
+ * kept only to check that (index, term) names one proposal: a Paxos leader may
+ * re-propose a recovered command under a newer ballot, so the term alone
+ * decides nothing.
+ */
 interface WriteWaiter {
   readonly term: number;
+  readonly data: Uint8Array;
   readonly req: ClientRequest;
 }
 
@@ -210,38 +220,27 @@ type SimEvent<M extends Envelope, H> =
 
 const emptyMembership: Membership = { voters: [], votersOutgoing: [], learners: [] };
 
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function isMember(m: Membership, id: number): boolean {
   return m.voters.includes(id as NodeId) || m.votersOutgoing.includes(id as NodeId) || m.learners.includes(id as NodeId);
 }
 
-/** foldConfChange computes the membership a committed config entry leads to (the engines' shared rules). */
+/**
+ * foldConfChange computes the membership a committed config entry leads to, by
+ * the engines' shared rules. A change that does not apply to the membership
+ * before it is a no-op on every replica alike: Raft never commits one (it
+ * asserts so), but Multi-Paxos may choose one, when two leaders' proposals for
+ * neighbouring slots are both recovered and the second was validated against a
+ * view in which the first did not exist.
+ */
 function foldConfChange(m: Membership, ops: readonly ConfChangeOp[]): Membership {
-  if (ops.length === 0) return { voters: m.voters, votersOutgoing: [], learners: m.learners };
-  const voters = new Set(m.voters);
-  const learners = new Set(m.learners);
-  let votersChanged = false;
-  for (const op of ops) {
-    switch (op.type) {
-      case "addVoter":
-        learners.delete(op.node);
-        if (!voters.has(op.node)) votersChanged = true;
-        voters.add(op.node);
-        break;
-      case "addLearner":
-        if (!voters.has(op.node)) learners.add(op.node);
-        break;
-      case "removeNode":
-        if (voters.delete(op.node)) votersChanged = true;
-        learners.delete(op.node);
-        break;
-    }
-  }
-  const sorted = (s: Set<NodeId>): NodeId[] => [...s].sort((a, b) => a - b);
-  return {
-    voters: sorted(voters),
-    votersOutgoing: votersChanged ? m.voters : m.votersOutgoing,
-    learners: sorted(learners),
-  };
+  const result = applyConfChange(m, { ops });
+  return result.ok ? result.membership : m;
 }
 
 /**
@@ -272,7 +271,8 @@ export class Simulation<M extends Envelope, H> {
   private readonly tailLength: number;
   private readonly mix: FaultMix;
   private readonly trace: Trace;
-  private readonly checker = new SafetyChecker();
+  private readonly checker: SafetyChecker;
+  private readonly engineChecker: EngineChecker<M, H> | null;
   private readonly links = new Links();
   private readonly queue = new EventQueue<SimEvent<M, H>>();
   private readonly nodes: (SimNode<M, H> | undefined)[] = [];
@@ -341,6 +341,8 @@ export class Simulation<M extends Envelope, H> {
     this.longDelayRate = this.mix.longDelayRate;
     const initial = [nodeId(1), nodeId(2), nodeId(3)];
     this.committedMembership = { voters: initial, votersOutgoing: [], learners: [] };
+    this.checker = new SafetyChecker({ termsMatchPrefixes: adapter.termsMatchPrefixes });
+    this.engineChecker = adapter.createChecker(this.committedMembership);
   }
 
   /** run simulates the seed to the end and checks the client history. */
@@ -649,6 +651,7 @@ export class Simulation<M extends Envelope, H> {
     if (engine === null) return;
     const adapter = this.adapter;
     const checker = this.checker;
+    const before = node.disk.hardState;
     const problem = adapter.persist(node.disk, ready);
     if (problem !== null) {
       checker.violation ??= { invariant: "log matching", detail: `node ${node.id}: ${problem}` };
@@ -659,7 +662,11 @@ export class Simulation<M extends Envelope, H> {
       this.trace.record(TraceKind.persist, node.id, a, b, c, ready.entries[0]?.index ?? 0, ready.entries.length);
     }
     checker.checkPersisted(node.id, node.disk, ready.entries);
-    if (ready.snapshot !== null) this.installSnapshot(node, ready.snapshot.meta.index, ready.snapshot.meta.term, ready.snapshot.data);
+    if (this.engineChecker !== null) {
+      checker.violation ??= this.engineChecker.afterPersist(node.id, ready, before, node.disk);
+      if (checker.violation !== null) return;
+    }
+    if (ready.snapshot !== null) this.installSnapshot(node, ready.snapshot);
     for (const msg of ready.messages) this.send(node, msg);
     for (const entry of ready.committedEntries) {
       this.apply(node, entry);
@@ -689,9 +696,12 @@ export class Simulation<M extends Envelope, H> {
     this.scheduleTurn(node);
   }
 
-  private installSnapshot(node: SimNode<M, H>, index: number, term: number, data: Uint8Array): void {
+  private installSnapshot(node: SimNode<M, H>, snapshot: Snapshot): void {
+    const { index, term } = snapshot.meta;
+    const data = snapshot.data;
     this.trace.record(TraceKind.snapshotInstall, node.id, index, term);
     this.checker.checkStateAt(node.id, index, data, "installed");
+    if (this.engineChecker !== null) this.checker.violation ??= this.engineChecker.noteSnapshot(snapshot.meta);
     if (index <= node.applied) return;
     this.stats.snapshotsInstalled++;
     node.kv.restore(data);
@@ -716,10 +726,13 @@ export class Simulation<M extends Envelope, H> {
     this.stats.compactions++;
     this.checker.checkStateAt(node.id, node.applied, data, "compacted");
     this.adapter.persistCompaction(engine, node.disk);
+    const snapshot = engine.latestSnapshot();
+    if (this.engineChecker !== null && snapshot !== null) this.checker.violation ??= this.engineChecker.noteSnapshot(snapshot.meta);
   }
 
   private apply(node: SimNode<M, H>, entry: Entry): void {
     this.checker.checkApply(node.id, entry, node.applied);
+    if (this.engineChecker !== null) this.checker.violation ??= this.engineChecker.noteApplied(entry);
     if (this.checker.violation !== null) return;
     node.applied = entry.index;
     node.appliesSinceCompact++;
@@ -740,8 +753,15 @@ export class Simulation<M extends Envelope, H> {
     const waiter = node.writeWaiters.get(entry.index);
     if (waiter !== undefined) {
       node.writeWaiters.delete(entry.index);
-      const ours = waiter.term === entry.term && !stale;
-      this.respond(node, waiter.req, ours ? Outcome.ok : Outcome.retry, output, 0);
+      const same = entry.type === "normal" && bytesEqual(entry.data, waiter.data);
+      if (!same && entry.term === waiter.term) {
+        this.checker.violation ??= {
+          invariant: "state machine safety",
+          detail: `node ${node.id} proposed client ${waiter.req.client} seq ${waiter.req.seq} at (index ${entry.index}, term ${entry.term}) but applied other content there under that term`,
+        };
+        return;
+      }
+      this.respond(node, waiter.req, same && !stale ? Outcome.ok : Outcome.retry, output, 0);
     }
     if (node.pendingReads.length > 0) this.servePendingReads(node);
   }
@@ -840,7 +860,8 @@ export class Simulation<M extends Envelope, H> {
       else this.respond(node, req, result.reason === "noLeader" ? Outcome.redirect : Outcome.busy, null, result.leader);
       return;
     }
-    const result = engine.propose(encodeCommand({ client: req.client, seq: req.seq, op: req.op }));
+    const data = encodeCommand({ client: req.client, seq: req.seq, op: req.op });
+    const result = engine.propose(data);
     if (!result.ok) {
       this.trace.record(TraceKind.proposeRejected, node.id, req.client, req.seq, rejectionCode[result.reason], result.leader);
       this.respond(node, req, result.reason === "notLeader" ? Outcome.redirect : Outcome.busy, null, result.leader);
@@ -851,7 +872,7 @@ export class Simulation<M extends Envelope, H> {
     const previous = node.writeWaiters.get(result.index);
     // A waiter at the same index belonged to an entry this leader's log has since replaced.
     if (previous !== undefined) this.respond(node, previous.req, Outcome.retry, null, 0);
-    node.writeWaiters.set(result.index, { term: result.term, req });
+    node.writeWaiters.set(result.index, { term: result.term, data, req });
   }
 
   private respond(node: SimNode<M, H>, req: ClientRequest, outcome: Outcome, output: KvOutput, leader: number): void {
