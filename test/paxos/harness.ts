@@ -114,14 +114,20 @@ export class Cluster {
         assert.ok(disk !== undefined);
         if (rd.snapshot !== null) {
           const at = rd.snapshot.meta.index;
+          // The contract: a Ready's snapshot replaces the whole stored log; kept entries come back in rd.entries.
           disk.snapshot = rd.snapshot;
-          disk.entries = disk.entries.filter((e) => e.index > at);
+          disk.entries = [];
           this.snapshots.get(id)?.push(rd.snapshot);
           // The state machine is replaced by the snapshot: forget what was applied below it.
           this.applied.set(id, (this.applied.get(id) ?? []).filter((e) => e.index > at));
         }
         const first = rd.entries[0];
-        if (first !== undefined) disk.entries = [...disk.entries.filter((e) => e.index < first.index), ...rd.entries];
+        if (first !== undefined) {
+          const base = disk.snapshot?.meta.index ?? 0;
+          const top = disk.entries[disk.entries.length - 1]?.index ?? base;
+          assert.ok(first.index > base && first.index <= top + 1, `node ${id} persisted slot ${first.index} outside (${base}, ${top + 1}]`);
+          disk.entries = [...disk.entries.filter((e) => e.index < first.index), ...rd.entries];
+        }
         if (rd.hardState !== null) disk.hardState = rd.hardState;
         assert.ok(rd.messages.length < 10_000, `node ${id} sent ${rd.messages.length} messages in one Ready`);
         for (const m of rd.messages) {

@@ -131,3 +131,31 @@ test("invalid changes are refused with a typed result", () => {
   assert.deepEqual(c.engine(1).proposeConfChange({ ops: [] }), { ok: false, reason: "invalidConfChange", leader: 1 });
   assert.deepEqual(c.engine(2).proposeConfChange({ ops: [{ type: "removeNode", node: n(3) }] }).ok, false);
 });
+
+test("a leader never chooses its own removal: it hands over, and the next leader leaves the joint configuration", () => {
+  const c = new Cluster([1, 2, 3]);
+  c.campaign(1);
+  c.engine(1).propose(bytes("a"));
+  settle(c);
+  const ballot1 = c.engine(1).status().term;
+  assert.ok(c.engine(1).proposeConfChange({ ops: [{ type: "removeNode", node: n(1) }] }).ok);
+  settle(c);
+  c.tick(40);
+  const leaveSentBy1 = c.sent.some(
+    (m) => m.type === "accept" && m.from === 1 && m.ballot === ballot1 && m.entries.some((e) => e.type === "config" && e.change.ops.length === 0),
+  );
+  assert.equal(leaveSentBy1, false, "node 1 never ran phase 2 for the entry that removes it");
+  for (const id of [2, 3]) {
+    assert.deepEqual(membershipOf(c, id), { voters: [2, 3], votersOutgoing: [], learners: [] }, `node ${id}`);
+  }
+  const leaders = c.leaders();
+  assert.equal(leaders.length, 1);
+  const l = leaders[0] ?? 0;
+  assert.ok(l === 2 || l === 3, "a voter of the new configuration leads");
+  // The removed node may now disappear: the remaining voters know the change is chosen.
+  c.crash(1);
+  assert.ok(c.engine(l).propose(bytes("b")).ok);
+  settle(c);
+  for (const id of [2, 3]) assert.deepEqual(c.values(id), ["a", "b"], `node ${id}`);
+  c.checkAgreement();
+});

@@ -94,3 +94,35 @@ test("a promise that was never persisted is caught (planted fault)", () => {
     else c.campaign(1);
   }
 });
+
+test("a snapshot installed below accepted values re-sends them in the same Ready (the whole stored log is replaced)", () => {
+  const c = new Cluster([1, 2, 3]);
+  c.campaign(1);
+  c.tick();
+  // Node 3 hears only accept batches: it accepts the values but does not learn they are chosen.
+  c.filter = (m) => m.to !== 3 || m.type === "accept";
+  for (const v of ["a", "b", "c"]) assert.ok(c.engine(1).propose(bytes(v)).ok);
+  c.stabilize();
+  c.tick();
+  const leader = c.engine(1);
+  const last = leader.status().lastIndex;
+  assert.equal(c.engine(3).status().lastIndex, last, "node 3 accepted every value");
+  assert.ok(c.engine(3).status().commitIndex < last - 1, "node 3 does not know them chosen");
+  const at = logIndex(last - 1);
+  assert.deepEqual(leader.compact(at, bytes(`state@${at}`)), { ok: true });
+  const snapshot = leader.latestSnapshot();
+  assert.ok(snapshot !== null);
+  c.engine(3).step({ type: "snapshot", groupId: groupId(1), from: nodeId(1), to: nodeId(3), ballot: leader.status().term, snapshot });
+  c.process();
+  const disk = c.disks.get(nodeId(3));
+  assert.equal(disk?.snapshot?.meta.index, at);
+  assert.deepEqual(
+    disk?.entries.map((e) => e.index),
+    [last],
+    "the accepted value above the snapshot is on disk again",
+  );
+  c.crash(3);
+  c.start(3);
+  const kept = c.engine(3).entryAt(logIndex(last));
+  assert.ok(kept?.type === "normal" && text(kept.data) === "c", "and survives a restart");
+});

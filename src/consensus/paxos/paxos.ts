@@ -367,6 +367,7 @@ export class PaxosEngine implements Engine<PaxosMessage, PaxosHardState> {
     if (this.transferee !== noNode && ++this.transferElapsed >= this.config.electionTimeoutTicks) {
       this.transferee = noNode; // the target did not take over in time: resume serving
     }
+    if (this.transferee === noNode && this.heldConfig() !== 0) this.handOver();
     if (++this.electionElapsed >= this.config.electionTimeoutTicks) {
       this.electionElapsed = 0;
       this.checkQuorum();
@@ -435,7 +436,8 @@ export class PaxosEngine implements Engine<PaxosMessage, PaxosHardState> {
     this.leader = this.id;
     this.heartbeatElapsed = 0;
     this.electionElapsed = 0;
-    const recovered = p1.recovered();
+    // Slots learned chosen during phase 1 (learnChosen) keep the values and ballots they were chosen with.
+    const recovered = p1.recovered().filter((e) => e.index > this.learner.commit);
     for (const e of recovered) this.log.write(e);
     this.recoveryEnd = logIndex(Math.max(this.learner.commit, p1.lastSlot()));
     this.uncommittedBytes = batchBytes(recovered);
@@ -592,15 +594,44 @@ export class PaxosEngine implements Engine<PaxosMessage, PaxosHardState> {
   private onPromise(m: PromiseReply): void {
     const p1 = this.phaseOne;
     if (this.role !== "candidate" || p1 === null || m.ballot !== p1.ballot) return;
+    this.learnChosen(m);
+    if (this.role !== "candidate") return;
     p1.add(m.from, m.entries, m.commit, m.complete, this.faults.skipRecoveryOfAcceptedValues);
     const last = m.entries[m.entries.length - 1];
     if (!m.complete && last !== undefined) {
-      // The report was cut at the message limits: ask for the next page under the same ballot.
+      // The report was cut at the message limits: ask for the next page under the same ballot. Phase 1
+      // is making progress, so the election timer starts again: a long gap takes many pages, and
+      // restarting with a higher ballot would start the paging over (the acceptors, which reset their
+      // own timers on every prepare, would wait on it forever). The pages end with the log.
+      this.electionElapsed = 0;
       this.send({ type: "prepare", to: m.from, ballot: p1.ballot, fromSlot: logIndex(last.index + 1) });
       return;
     }
     this.sendPrepares(p1);
     if (p1.won(this.quorum)) this.becomeLeader(p1);
+  }
+
+  /**
+   * learnChosen takes from a promise the values its acceptor knows chosen (the
+   * ones at or below its commit index) right after this node's own commit
+   * index, and learns them chosen here too, exactly as a catch-up accept
+   * would. A candidate far behind thus learns the configurations chosen since
+   * it last heard from a leader: if it no longer votes it stops campaigning,
+   * instead of asking, one higher ballot after another, for promises from
+   * members that may be long gone (every prepare resets the acceptors' timers,
+   * so nobody else would campaign).
+   */
+  private learnChosen(m: PromiseReply): void {
+    const commit = this.learner.commit;
+    const first = m.entries[0];
+    if (first === undefined || first.index > commit + 1 || m.commit <= commit) return;
+    const upTo = Math.min(m.commit, first.index + m.entries.length - 1);
+    if (upTo <= commit) return;
+    for (const e of m.entries) {
+      if (e.index > commit && e.index <= upTo) this.log.write(e);
+    }
+    this.commitTo(upTo);
+    if (!isVoter(this.learner.membership, this.id)) this.becomeFollower(noNode);
   }
 
   private onNack(m: Nack): void {
@@ -678,10 +709,49 @@ export class PaxosEngine implements Engine<PaxosMessage, PaxosHardState> {
 
   /**
    * sendLimit is the last slot phase 2 may run for: the first config entry not
-   * yet chosen stops the pipeline (see the class comment).
+   * yet chosen stops the pipeline (see the class comment), and a config entry
+   * that would remove this leader is not run at all (see `heldConfig`).
    */
   private sendLimit(): number {
-    return this.pendingConfig !== 0 ? this.pendingConfig : this.log.lastIndex();
+    if (this.pendingConfig === 0) return this.log.lastIndex();
+    return this.heldConfig() !== 0 ? this.pendingConfig - 1 : this.pendingConfig;
+  }
+
+  /**
+   * heldConfig is the pending config slot when choosing it would leave this
+   * leader without a vote (only leaving a joint configuration can), else 0.
+   *
+   * A leader never drives its own removal: the moment such an entry is chosen,
+   * the removed members may be shut down, and if the leader were the only one
+   * to know it was chosen, the remaining voters would still be in the joint
+   * configuration, needing a quorum of members that are gone, forever. So the
+   * leader stops phase 2 just below it and hands leadership to a voter of the
+   * next configuration (`handOver`), which recovers the entry in its phase 1
+   * (or, if it is lost, proposes the leave itself) and learns that it is chosen
+   * as the one who chooses it.
+   */
+  private heldConfig(): number {
+    if (this.pendingConfig === 0) return 0;
+    const e = this.log.entry(this.pendingConfig);
+    if (e?.type !== "config") return 0;
+    const next = applyConfChange(this.learner.membership, e.change);
+    return next.ok && !isVoter(next.membership, this.id) ? this.pendingConfig : 0;
+  }
+
+  /** handOver starts a transfer to the most caught-up voter of the configuration a held entry leads to. */
+  private handOver(): void {
+    const e = this.log.entry(this.pendingConfig);
+    if (e?.type !== "config") return;
+    const next = applyConfChange(this.learner.membership, e.change);
+    if (!next.ok) return;
+    let best: NodeId = noNode;
+    let bestMatch = -1;
+    for (const [id, pr] of this.progress) {
+      if (!next.membership.voters.includes(id) || pr.match <= bestMatch) continue;
+      best = id;
+      bestMatch = pr.match;
+    }
+    if (best !== noNode) this.transferLeadership(best);
   }
 
   private firstConfigAfterCommit(): number {
@@ -794,7 +864,8 @@ export class PaxosEngine implements Engine<PaxosMessage, PaxosHardState> {
     if (this.transferee === noNode || this.timeoutNowSent) return;
     const pr = this.progress.get(this.transferee);
     if (pr === undefined) return;
-    if (pr.match >= this.log.lastIndex()) {
+    // Slots above sendLimit were never sent; the transferee recovers them from this node's promise.
+    if (pr.match >= this.sendLimit()) {
       this.timeoutNowSent = true;
       this.send({ type: "timeoutNow", to: this.transferee, ballot: this.ballot });
     } else {
