@@ -54,6 +54,8 @@ interface ClockLease {
   deadlineMs: number;
   /** checkpointAtMs: when its remaining TTL is next due to be checkpointed (Infinity: not scheduled). */
   checkpointAtMs: number;
+  /** revokeRetryAtMs: after its revoke was proposed, when to propose it again (0: not proposed). */
+  revokeRetryAtMs: number;
 }
 
 export const checkpointIntervalMsDefault = 5 * 60 * 1000;
@@ -67,6 +69,10 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   const n = value ?? fallback;
   if (!Number.isFinite(n) || n <= 0) throw new RangeError(`LeaseClock: ${name} must be positive, got ${n}`);
   return n;
+}
+
+function newEntry(lease: LeaseInfo): ClockLease {
+  return { ttl: lease.ttl, remainingTtl: lease.remainingTtl, deadlineMs: Infinity, checkpointAtMs: Infinity, revokeRetryAtMs: 0 };
 }
 
 /** See the file comment. */
@@ -99,12 +105,12 @@ export class LeaseClock {
   load(leases: Iterable<LeaseInfo>): void {
     this.leases.clear();
     this.isPrimary = false;
-    for (const lease of leases) this.leases.set(lease.id, { ttl: lease.ttl, remainingTtl: lease.remainingTtl, deadlineMs: Infinity, checkpointAtMs: Infinity });
+    for (const lease of leases) this.leases.set(lease.id, newEntry(lease));
   }
 
   /** granted mirrors an applied grant; on the primary its deadline is now + TTL. */
   granted(lease: LeaseInfo, nowMs: number): void {
-    const entry: ClockLease = { ttl: lease.ttl, remainingTtl: lease.remainingTtl, deadlineMs: Infinity, checkpointAtMs: Infinity };
+    const entry = newEntry(lease);
     this.leases.set(lease.id, entry);
     if (this.isPrimary) this.refresh(entry, nowMs, 0);
   }
@@ -138,6 +144,7 @@ export class LeaseClock {
     for (const entry of this.leases.values()) {
       entry.deadlineMs = Infinity;
       entry.checkpointAtMs = Infinity;
+      entry.revokeRetryAtMs = 0;
     }
   }
 
@@ -149,6 +156,7 @@ export class LeaseClock {
     if (entry.deadlineMs <= nowMs) return { kind: "expired" };
     const clearCheckpoint = entry.remainingTtl > 0;
     entry.deadlineMs = nowMs + entry.ttl * msPerSecond;
+    entry.revokeRetryAtMs = 0;
     return { kind: "renewed", ttl: entry.ttl, clearCheckpoint };
   }
 
@@ -156,17 +164,20 @@ export class LeaseClock {
    * expired lists the leases past their deadline (earliest first, then by
    * id), at most `revokeBatchMax`, for the primary to propose revoking. Each
    * returned lease is not returned again for `expiredRetryMs` unless its
-   * revoke applies (then it is gone) or it is refreshed.
+   * revoke applies (then it is gone); it stays expired meanwhile, so a
+   * keep-alive cannot bring it back.
    */
   expired(nowMs: number): number[] {
     if (!this.isPrimary) return [];
     const due: { readonly id: number; readonly deadlineMs: number }[] = [];
-    for (const [id, entry] of this.leases) if (entry.deadlineMs <= nowMs) due.push({ id, deadlineMs: entry.deadlineMs });
+    for (const [id, entry] of this.leases) {
+      if (entry.deadlineMs <= nowMs && entry.revokeRetryAtMs <= nowMs) due.push({ id, deadlineMs: entry.deadlineMs });
+    }
     due.sort((a, b) => a.deadlineMs - b.deadlineMs || a.id - b.id);
     const out: number[] = [];
     for (const { id } of due.slice(0, this.revokeBatchMax)) {
       const entry = this.leases.get(id);
-      if (entry !== undefined) entry.deadlineMs = nowMs + this.expiredRetryMs;
+      if (entry !== undefined) entry.revokeRetryAtMs = nowMs + this.expiredRetryMs;
       out.push(id);
     }
     return out;
@@ -209,6 +220,7 @@ export class LeaseClock {
   private refresh(entry: ClockLease, nowMs: number, extendMs: number): void {
     const remaining = entry.remainingTtl > 0 ? entry.remainingTtl : entry.ttl;
     entry.deadlineMs = nowMs + extendMs + remaining * msPerSecond;
+    entry.revokeRetryAtMs = 0;
     this.scheduleCheckpoint(entry, nowMs);
   }
 
