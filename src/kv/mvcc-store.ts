@@ -87,9 +87,9 @@ export interface MvccOptions {
   readonly leaseExists?: (lease: number) => boolean;
   /**
    * leases, when given, is told about every key a write attaches to or
-   * detaches from a lease (see {@link LeaseAttachments}), and answers
-   * `leaseExists` unless that is given too. Absent: writes behave exactly as
-   * without a lease service.
+   * detaches from a lease (see {@link LeaseAttachments}) and answers
+   * `leaseExists` (so the two options exclude each other). Absent: writes
+   * behave exactly as without a lease service.
    */
   readonly leases?: LeaseAttachments;
 }
@@ -220,6 +220,8 @@ export class MvccStore {
     this.txnOpsMax = options.txnOpsMax ?? txnOpsMaxDefault;
     this.requestBytesMax = options.requestBytesMax ?? requestBytesMaxDefault;
     const leases = options.leases;
+    // With a lease store, existence must come from it: attaching to a lease it does not know is a bug.
+    if (leases !== undefined && options.leaseExists !== undefined) throw new Error("MvccStore: give either leases or leaseExists, not both");
     this.leases = leases;
     this.leaseExists = options.leaseExists ?? (leases === undefined ? () => true : (lease) => leases.exists(lease));
     this.revisionCurrent = this.readMeta(metaRevision) ?? 1;

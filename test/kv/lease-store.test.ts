@@ -69,6 +69,7 @@ test("a put naming a lease that does not exist fails with NOT_FOUND and writes n
   }
   expectError(mvcc.txn({ success: [{ requestPut: { key: b("k"), lease: 7 } }] }), "leaseNotFound");
   assert.deepEqual(snapshotOf(store), before);
+  assert.throws(() => new MvccStore(store, { leases: new LeaseStore(store), leaseExists: () => true }), /either leases or leaseExists/);
 });
 
 test("puts attach keys, and a put with another lease or none, or a delete, detaches them", () => {
