@@ -189,7 +189,8 @@ export class SafetyChecker {
         return;
       }
       if ((this.termsMatchPrefixes && entry.term !== want) || entryHash(entry) !== this.appliedHash[i]) {
-        this.fail("leader completeness", `node ${node}, leader of term ${term}, has (index ${i}, term ${entry.term}) where term ${want} was committed`);
+        const what = entryHash(entry) !== this.appliedHash[i] ? "other content" : "the committed content";
+        this.fail("leader completeness", `node ${node}, leader of term ${term}, has ${what} at (index ${i}, term ${entry.term}) where term ${want} was committed`);
         return;
       }
     }

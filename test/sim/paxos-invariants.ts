@@ -1,7 +1,7 @@
 import { applyConfChange } from "../../src/consensus/membership.js";
 import type { PaxosHardState, PaxosMessage } from "../../src/consensus/paxos/messages.js";
 import { assertNever } from "../../src/consensus/types.js";
-import type { Entry, Membership, NodeId, Ready, SnapshotMeta } from "../../src/consensus/types.js";
+import type { ConfChange, Entry, Membership, NodeId, Ready, SnapshotMeta } from "../../src/consensus/types.js";
 import { durableLastIndex } from "./disk.js";
 import type { SimDisk } from "./disk.js";
 import type { EngineChecker } from "./engines.js";
@@ -12,8 +12,12 @@ import type { Violation } from "./invariants.js";
 interface Acceptance {
   readonly ballot: number;
   readonly hash: number;
+  /** change is the value's membership change when it is a config entry, else null. */
+  readonly change: ConfChange | null;
   /** mask has bit `id` set for each node that accepted it durably. */
   mask: number;
+  /** after caches the configuration after this slot in the ballot's view (see `PaxosChecker`), once known. */
+  after: Membership | undefined;
 }
 
 /** SlotRecord is everything ever accepted at one slot, and the value chosen there once known. */
@@ -34,15 +38,18 @@ function isQuorum(m: Membership, mask: number): boolean {
   return m.votersOutgoing.length === 0 || hasMajority(m.votersOutgoing, mask);
 }
 
+function fold(m: Membership, change: ConfChange | null): Membership {
+  if (change === null) return m;
+  const r = applyConfChange(m, change);
+  return r.ok ? r.membership : m;
+}
+
 /**
  * PaxosChecker checks the Paxos safety properties on every step, from what the
  * acceptors made durable (a value counts as accepted by a node once its entry
  * is on that node's disk; a crash loses only what was never written):
  *
- * - at most one value is ever chosen per slot: a value is chosen at slot s once
- *   a quorum of the configuration governing s durably accepted it under one
- *   ballot (the configuration governing s is the one after every slot below s,
- *   known once slot s - 1 is known committed);
+ * - at most one value is ever chosen per slot;
  * - a chosen value never changes ("Paxos Made Simple" P2b): once v is chosen
  *   under ballot b at s, every value accepted at s under a ballot >= b is v,
  *   and every node that applies s applies v;
@@ -56,18 +63,30 @@ function isQuorum(m: Membership, mask: number): boolean {
  *   promise, or the ballot of a value it accepted, could later take part in a
  *   lower ballot), and an acknowledged prefix (of an `accepted` or a
  *   `heartbeatResponse`) must be on disk.
+ *
+ * What "chosen" means when the configuration is in the log: value v is chosen
+ * at slot s under ballot b when a quorum of the configuration ballot b's
+ * proposer used for s durably accepted (s, b, v). That configuration is b's
+ * VIEW of the slots below s: b's own values where b proposed one (a new leader
+ * re-proposes every slot above its commit index), and below them the slots
+ * known chosen (whose configuration the checker learns from applied entries
+ * and snapshots). A quorum under the configuration that is eventually chosen
+ * for s is not enough: b may have proposed s over values below it that were
+ * never chosen, and counted nothing at s (a leader counts a slot only with
+ * everything below it, and an acceptor accepts a batch only on top of a
+ * prefix it shares with the ballot).
  */
 export class PaxosChecker implements EngineChecker<PaxosMessage, PaxosHardState> {
   private readonly slots: (SlotRecord | undefined)[] = [];
-  /** governing[s] is the configuration that decides slot s's quorums, once known. */
-  private readonly governing: (Membership | undefined)[] = [];
+  /** membershipAfter[i] is the configuration after slot i, for the slots known committed (a snapshot leaves gaps). */
+  private readonly membershipAfter: (Membership | undefined)[] = [];
   /** knownTo is the highest slot known committed with the configuration after it known. */
   private knownTo = 0;
-  private membershipAfterKnown: Membership;
+  /** undecided lists the slots holding acceptances whose ballot's view is not known yet. */
+  private readonly undecided = new Set<number>();
 
   constructor(bootstrap: Membership) {
-    this.membershipAfterKnown = bootstrap;
-    this.governing[1] = bootstrap;
+    this.membershipAfter[0] = bootstrap;
   }
 
   afterPersist(node: number, ready: Ready<PaxosMessage, PaxosHardState>, before: PaxosHardState, disk: SimDisk<PaxosHardState>): Violation | null {
@@ -88,23 +107,24 @@ export class PaxosChecker implements EngineChecker<PaxosMessage, PaxosHardState>
       };
     }
     if (entry.index !== this.knownTo + 1) return null;
-    if (entry.type === "config") {
-      const r = applyConfChange(this.membershipAfterKnown, entry.change);
-      if (r.ok) this.membershipAfterKnown = r.membership;
-    }
-    return this.advanceKnown(entry.index, this.membershipAfterKnown);
+    const before = this.membershipAfter[this.knownTo];
+    if (before === undefined) return null;
+    return this.advanceKnown(entry.index, fold(before, entry.type === "config" ? entry.change : null));
   }
 
   noteSnapshot(meta: SnapshotMeta): Violation | null {
     if (meta.index <= this.knownTo) return null;
-    this.membershipAfterKnown = meta.membership;
     return this.advanceKnown(meta.index, meta.membership);
   }
 
   private advanceKnown(index: number, after: Membership): Violation | null {
     this.knownTo = index;
-    this.governing[index + 1] = after;
-    return this.evaluate(index + 1);
+    this.membershipAfter[index] = after;
+    for (const s of this.undecided) {
+      const found = this.evaluate(s);
+      if (found !== null) return found;
+    }
+    return null;
   }
 
   private recordAcceptance(node: number, entry: Entry): Violation | null {
@@ -116,7 +136,8 @@ export class PaxosChecker implements EngineChecker<PaxosMessage, PaxosHardState>
     const hash = entryHash(entry);
     let acceptance = slot.acceptances.find((a) => a.ballot === entry.term);
     if (acceptance === undefined) {
-      acceptance = { ballot: entry.term, hash, mask: 0 };
+      const change = entry.type === "config" ? entry.change : null;
+      acceptance = { ballot: entry.term, hash, change, mask: 0, after: undefined };
       slot.acceptances.push(acceptance);
     } else if (acceptance.hash !== hash) {
       return {
@@ -128,24 +149,63 @@ export class PaxosChecker implements EngineChecker<PaxosMessage, PaxosHardState>
     return this.evaluate(entry.index);
   }
 
-  /** evaluate decides which values are chosen at `index` and checks P2b there, if its configuration is known. */
+  private acceptanceAt(slot: number, ballot: number): Acceptance | undefined {
+    return this.slots[slot]?.acceptances.find((a) => a.ballot === ballot);
+  }
+
+  /**
+   * viewBefore is the configuration ballot `ballot` used for slot `slot`:
+   * the one after the highest slot below it where the ballot proposed nothing
+   * (known chosen), folded with the ballot's config values above that. It
+   * returns undefined while that slot is not known committed, and null when
+   * it never will be (it was passed inside a snapshot).
+   */
+  private viewBefore(slot: number, ballot: number): Membership | null | undefined {
+    const chain: Acceptance[] = [];
+    let t = slot - 1;
+    let base: Membership | undefined;
+    for (; t > 0; t--) {
+      const a = this.acceptanceAt(t, ballot);
+      if (a === undefined) break;
+      if (a.after !== undefined) {
+        base = a.after;
+        break;
+      }
+      chain.push(a);
+    }
+    if (base === undefined) {
+      if (t > this.knownTo) return undefined;
+      base = this.membershipAfter[t];
+      if (base === undefined) return null;
+    }
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const a = chain[i] as Acceptance;
+      base = fold(base, a.change);
+      a.after = base;
+    }
+    return base;
+  }
+
+  /** evaluate decides which values are chosen at `index` and checks P2b there, as far as the ballots' views are known. */
   private evaluate(index: number): Violation | null {
     const slot = this.slots[index];
-    const m = this.governing[index];
-    if (slot === undefined || m === undefined) return null;
+    if (slot === undefined) return null;
+    let undecided = false;
     for (const a of slot.acceptances) {
-      if (!isQuorum(m, a.mask)) continue;
-      if (slot.chosen === null) {
+      const m = this.viewBefore(index, a.ballot);
+      if (m === undefined) undecided = true;
+      if (m === undefined || m === null || !isQuorum(m, a.mask)) continue;
+      if (slot.chosen === null || (slot.chosen.hash === a.hash && a.ballot < slot.chosen.ballot)) {
         slot.chosen = { ballot: a.ballot, hash: a.hash };
       } else if (slot.chosen.hash !== a.hash) {
         return {
           invariant: "one value chosen",
           detail: `slot ${index}: a value was chosen under ballot ${slot.chosen.ballot} and another under ballot ${a.ballot}`,
         };
-      } else if (a.ballot < slot.chosen.ballot) {
-        slot.chosen = { ballot: a.ballot, hash: a.hash };
       }
     }
+    if (undecided) this.undecided.add(index);
+    else this.undecided.delete(index);
     const chosen = slot.chosen;
     if (chosen === null) return null;
     for (const a of slot.acceptances) {
