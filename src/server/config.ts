@@ -112,5 +112,5 @@ export const defaultServerConfig = {
   requestTimeoutMs: 7_000,
   requestBytesMax: 1.5 * 1024 * 1024,
   txnOpsMax: 128,
-  snapshotEntries: 10_000,
+  snapshotEntries: 100_000,
 } as const;

@@ -86,6 +86,8 @@ export class RaftEngine implements Engine<RaftMessage, RaftHardState> {
   private pendingConfIndex: LogIndex = 0 as LogIndex;
   private uncommittedBytes = 0;
 
+  /** New entries were appended since the last broadcast; ready() sends them. */
+  private appendPending = false;
   private pendingReads: PendingRead[] = [];
   /** Reads that arrived before this leader committed an entry of its term. */
   private readsAwaitingCommit: { requestId: number; origin: NodeId }[] = [];
@@ -260,6 +262,7 @@ export class RaftEngine implements Engine<RaftMessage, RaftHardState> {
 
   hasReady(): boolean {
     return (
+      this.appendPending ||
       this.messages.length > 0 ||
       this.readStates.length > 0 ||
       this.droppedReads.length > 0 ||
@@ -271,6 +274,10 @@ export class RaftEngine implements Engine<RaftMessage, RaftHardState> {
   }
 
   ready(): Ready<RaftMessage, RaftHardState> {
+    if (this.appendPending) {
+      this.appendPending = false;
+      if (this.role === "leader") this.broadcastAppend();
+    }
     const snapshot = this.log.pendingSnapshot;
     this.log.pendingSnapshot = null;
     const entries = this.log.takeUnpersisted();
@@ -585,7 +592,9 @@ export class RaftEngine implements Engine<RaftMessage, RaftHardState> {
     if (self !== undefined) self.maybeUpdate(this.log.lastIndex());
     // A single-voter group commits at once.
     this.maybeCommit();
-    this.broadcastAppend();
+    // Replication waits for the next ready(): every proposal of this turn then
+    // travels in one append per follower instead of one append each.
+    this.appendPending = true;
   }
 
   private broadcastAppend(): void {
