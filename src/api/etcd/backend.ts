@@ -31,6 +31,7 @@ import type {
   TxnRequest,
   TxnResponse,
 } from "../../kv/index.js";
+import type { WatchSink, WatchStream } from "../../kv/watch-hub.js";
 
 /** HeaderInfo is what the API adds to every response header: who answered, in which term. */
 export interface HeaderInfo {
@@ -84,4 +85,42 @@ export interface EtcdBackend {
   memberList(): Promise<readonly MemberInfo[]>;
   /** header is read once per response, synchronously, after the backend answered. */
   header(): HeaderInfo;
+}
+
+/** LeaseGrantResult answers Lease.LeaseGrant. */
+export interface LeaseGrantResult {
+  readonly id: number;
+  readonly ttl: number;
+  readonly revision: number;
+}
+
+/** LeaseKeepAliveResult answers one LeaseKeepAlive request: ttl 0 when the lease does not exist (etcd's answer). */
+export interface LeaseKeepAliveResult {
+  readonly id: number;
+  readonly ttl: number;
+}
+
+/** LeaseTimeToLiveResult answers Lease.LeaseTimeToLive: ttl -1 when the lease does not exist (etcd's answer). */
+export interface LeaseTimeToLiveResult {
+  readonly id: number;
+  readonly ttl: number;
+  readonly grantedTtl: number;
+  readonly keys: readonly Uint8Array[];
+}
+
+/**
+ * EventsBackend extends the KV backend with what watches, leases, locks and
+ * elections need. A member serves watches from its own applied state; lease
+ * keep-alives reach the leader (the member forwards them); grants and revokes
+ * are replicated commands.
+ */
+export interface EventsBackend extends EtcdBackend {
+  /** openWatchStream opens one client's watch stream over this member's applied state (see src/kv/watch-hub.ts). */
+  openWatchStream(sink: WatchSink): WatchStream;
+  leaseGrant(request: { readonly id: number; readonly ttl: number }): Promise<LeaseGrantResult>;
+  /** leaseRevoke deletes the lease and every key attached to it; rejects with KvError leaseNotFound if unknown. */
+  leaseRevoke(id: number): Promise<{ readonly revision: number }>;
+  leaseKeepAlive(id: number): Promise<LeaseKeepAliveResult>;
+  leaseTimeToLive(id: number, keys: boolean): Promise<LeaseTimeToLiveResult>;
+  leaseLeases(): Promise<readonly number[]>;
 }
