@@ -66,43 +66,59 @@ test("the KV state machine applies a retried command once and survives a snapsho
   assert.equal(copy.get("k"), "b");
 });
 
-test("the same seed gives the same digest", () => {
-  for (const seed of [3, 17]) {
-    const a = runSeed({ engine: "raft", seed });
-    const b = runSeed({ engine: "raft", seed });
-    assert.equal(a.digest, b.digest);
-    assert.equal(a.ticks, b.ticks);
-    assert.equal(a.opsChecked, b.opsChecked);
-    assert.deepEqual(a.stats, b.stats);
-  }
-});
+for (const engine of ["raft", "paxos"]) {
+  test(`${engine}: the same seed gives the same digest`, () => {
+    for (const seed of [3, 17]) {
+      const a = runSeed({ engine, seed });
+      const b = runSeed({ engine, seed });
+      assert.equal(a.digest, b.digest);
+      assert.equal(a.ticks, b.ticks);
+      assert.equal(a.opsChecked, b.opsChecked);
+      assert.deepEqual(a.stats, b.stats);
+    }
+  });
 
-test("different seeds take different paths", () => {
-  assert.notEqual(runSeed({ engine: "raft", seed: 1 }).digest, runSeed({ engine: "raft", seed: 2 }).digest);
+  test(`${engine}: different seeds take different paths`, () => {
+    assert.notEqual(runSeed({ engine, seed: 1 }).digest, runSeed({ engine, seed: 2 }).digest);
+  });
+}
+
+test("both engines run the same fault mix and workload for a seed", () => {
+  const raft = runSeed({ engine: "raft", seed: 7 });
+  const paxos = runSeed({ engine: "paxos", seed: 7 });
+  assert.equal(raft.mix, paxos.mix);
+  assert.notEqual(raft.digest, paxos.digest);
 });
 
 test("unknown engines and fault names are refused", () => {
   assert.throws(() => runSeed({ engine: "nope", seed: 1 }), /unknown engine/);
   assert.throws(() => runSeed({ engine: "raft", seed: 1, faults: { noSuchFault: true } }), /no planted fault/);
+  assert.throws(() => runSeed({ engine: "paxos", seed: 1, faults: { commitOldTermByCounting: true } }), /no planted fault/);
 });
 
 /**
- * Each planted Raft fault must be caught (a safety or linearizability
- * violation, not merely liveness) by some seed within `seedsMax`.
+ * Each planted fault of each engine must be caught (a safety or
+ * linearizability violation, not merely liveness) by some seed within
+ * `seedsMax`.
  */
 const plantedFaults = [
-  "forgetVotePersist",
-  "acceptMismatchedAppend",
-  "readWithoutQuorumCheck",
-  "applyBeforeCommit",
-  "ignoreJointQuorum",
-  "commitOldTermByCounting",
+  ["raft", "forgetVotePersist"],
+  ["raft", "acceptMismatchedAppend"],
+  ["raft", "readWithoutQuorumCheck"],
+  ["raft", "applyBeforeCommit"],
+  ["raft", "ignoreJointQuorum"],
+  ["raft", "commitOldTermByCounting"],
+  ["paxos", "skipRecoveryOfAcceptedValues"],
+  ["paxos", "acceptBelowPromise"],
+  ["paxos", "forgetPromisePersist"],
+  ["paxos", "minorityQuorum"],
+  ["paxos", "readWithoutBallotCheck"],
 ] as const;
 const seedsMax = 400;
 
-for (const fault of plantedFaults) {
-  test(`planted fault ${fault} is caught within ${seedsMax} seeds`, (t) => {
-    const caught = firstSeedCatching("raft", fault, seedsMax);
+for (const [engine, fault] of plantedFaults) {
+  test(`planted ${engine} fault ${fault} is caught within ${seedsMax} seeds`, (t) => {
+    const caught = firstSeedCatching(engine, fault, seedsMax);
     assert.ok(caught !== null, `${fault} was not caught by seeds 1..${seedsMax}`);
     t.diagnostic(`${fault}: caught at seed ${caught.seed} by ${caught.invariant}: ${caught.detail.split("\n")[0] ?? ""}`);
   });

@@ -3,12 +3,14 @@
  *
  *   npm run sim -- --engine raft --seeds N [--first-seed S] [--fault NAME]... [--verbose]
  *   npm run sim -- --engine raft --seed S [--fault NAME]... [--verbose]
+ *   npm run sim -- --engine raft --seeds N --stats      # also: messages, fsyncs, latency, failover
  *
  * The last line printed is always `N seeds, V violations, U unknown, O ops checked`
  * (V counts seeds with at least one violation); the exit code is 1 when V > 0.
  */
 import { performance } from "node:perf_hooks";
 import { engines } from "./engines.js";
+import { formatSummary, MeasureTotals } from "./measures.js";
 import { runSeed } from "./run.js";
 import type { SeedResult } from "./run.js";
 
@@ -19,13 +21,14 @@ interface CliOptions {
   single: boolean;
   faults: string[];
   verbose: boolean;
+  stats: boolean;
   stepBudget: number;
   tailLength: number;
 }
 
 function usage(problem: string): never {
   process.stderr.write(
-    `${problem}\nusage: npm run sim -- --engine NAME (--seeds N [--first-seed S] | --seed S) [--fault NAME]... [--step-budget N] [--tail N] [--verbose]\n`,
+    `${problem}\nusage: npm run sim -- --engine NAME (--seeds N [--first-seed S] | --seed S) [--fault NAME]... [--step-budget N] [--tail N] [--verbose] [--stats]\n`,
   );
   process.exit(2);
 }
@@ -38,7 +41,7 @@ function parseInteger(flag: string, value: string | undefined, min: number): num
 }
 
 function parseArgs(argv: readonly string[]): CliOptions {
-  const options: CliOptions = { engine: "raft", seeds: 1, firstSeed: 1, single: false, faults: [], verbose: false, stepBudget: 2_000_000, tailLength: 30 };
+  const options: CliOptions = { engine: "raft", seeds: 1, firstSeed: 1, single: false, faults: [], verbose: false, stats: false, stepBudget: 2_000_000, tailLength: 30 };
   let sawSeeds = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i] ?? "";
@@ -78,6 +81,9 @@ function parseArgs(argv: readonly string[]): CliOptions {
         break;
       case "--verbose":
         options.verbose = true;
+        break;
+      case "--stats":
+        options.stats = true;
         break;
       default:
         usage(`unknown argument ${JSON.stringify(flag)}`);
@@ -128,11 +134,13 @@ function main(): void {
   let unknown = 0;
   let opsChecked = 0;
   let ticks = 0;
+  const totals = new MeasureTotals();
   const started = performance.now();
   for (let seed = options.firstSeed; seed < options.firstSeed + options.seeds; seed++) {
     const result = runSeed({ engine: options.engine, seed, faults, stepBudget: options.stepBudget, tailLength: options.tailLength });
     opsChecked += result.opsChecked;
     ticks += result.ticks;
+    totals.add(result.measures);
     if (result.unknown) unknown++;
     if (options.single || options.verbose) printStats(result);
     if (options.single) process.stdout.write(`digest: ${result.digest}\n`);
@@ -147,6 +155,7 @@ function main(): void {
   if (options.verbose || !options.single) {
     process.stderr.write(`${(options.seeds / seconds).toFixed(1)} seeds/s, ${Math.round(ticks / seconds)} simulated ticks/s (${seconds.toFixed(1)} s)\n`);
   }
+  if (options.stats) process.stdout.write(formatSummary(options.engine, totals.summary()) + "\n");
   process.stdout.write(`${options.seeds} seeds, ${violations} violations, ${unknown} unknown, ${opsChecked} ops checked\n`);
   process.exitCode = violations > 0 ? 1 : 0;
 }

@@ -2,7 +2,7 @@ import { engines } from "./engines.js";
 import { Simulation } from "./simulator.js";
 import type { SeedResult } from "./simulator.js";
 
-export type { SeedResult, SeedStats } from "./simulator.js";
+export type { SeedMeasures, SeedResult, SeedStats } from "./simulator.js";
 export type { Violation } from "./invariants.js";
 
 /** RunSeedOptions names the engine, the seed and any planted faults. */

@@ -76,6 +76,24 @@ export interface SeedStats {
   checkerSteps: number;
 }
 
+/**
+ * SeedMeasures are what the engine comparison (`--stats`, compare.ts) reads:
+ * costs counted over the whole run, every node, every message an engine hands
+ * out (lost ones too).
+ */
+export interface SeedMeasures {
+  /** messagesSent counts peer messages the engines handed out. */
+  messagesSent: number;
+  /** readiesPersisted counts Readies with something to make durable: one fsync each. */
+  readiesPersisted: number;
+  /** commandsCommitted counts client commands applied for the first time anywhere (no-ops and config entries excluded). */
+  commandsCommitted: number;
+  /** commitLatencyTicks lists, per write that succeeded, the ticks from `propose` to its apply on the proposing node. */
+  readonly commitLatencyTicks: number[];
+  /** failoverTicks lists, per crash of a leader, the ticks until something proposed by a newer leader was applied anywhere. */
+  readonly failoverTicks: number[];
+}
+
 /** SeedResult is the outcome of one seed. */
 export interface SeedResult {
   readonly seed: number;
@@ -85,6 +103,7 @@ export interface SeedResult {
   readonly digest: string;
   readonly ticks: number;
   readonly stats: SeedStats;
+  readonly measures: SeedMeasures;
   /** mix summarises the fault mix drawn for the seed. */
   readonly mix: string;
   /** traceTail is the last events, formatted; filled only when there is a violation. */
@@ -144,6 +163,7 @@ interface ClientResponse {
  */
 interface WriteWaiter {
   readonly term: number;
+  readonly proposedMs: number;
   readonly data: Uint8Array;
   readonly req: ClientRequest;
 }
@@ -321,6 +341,9 @@ export class Simulation<M extends Envelope, H> {
     readsAbandoned: 0,
     checkerSteps: 0,
   };
+  private readonly measures: SeedMeasures = { messagesSent: 0, readiesPersisted: 0, commandsCommitted: 0, commitLatencyTicks: [], failoverTicks: [] };
+  /** failover is the leader crash whose failover is being timed: its term and when it happened. */
+  private failover: { readonly term: number; readonly ms: number } | null = null;
 
   constructor(adapter: EngineAdapter<M, H>, options: SimOptions) {
     this.adapter = adapter;
@@ -407,6 +430,7 @@ export class Simulation<M extends Envelope, H> {
       digest: this.trace.digest(),
       ticks: Math.floor(this.now / tickMs),
       stats: this.stats,
+      measures: this.measures,
       mix: this.describeMix(),
       traceTail: violations.length > 0 ? this.trace.tail(this.tailLength, decode) : [],
       history: this.history,
@@ -563,6 +587,13 @@ export class Simulation<M extends Envelope, H> {
     node.wasLeader = false;
   }
 
+  /** noteLeaderCrash starts timing a failover when the nemesis crashes a leader (unless one is already timed). */
+  private noteLeaderCrash(node: SimNode<M, H>): void {
+    const status = node.engine?.status();
+    if (status?.role !== "leader" || this.failover !== null) return;
+    this.failover = { term: status.term, ms: this.now };
+  }
+
   private restartNode(id: number): void {
     const node = this.nodes[id];
     if (node === undefined || node.engine !== null || node.decommissioned) return;
@@ -657,6 +688,7 @@ export class Simulation<M extends Envelope, H> {
       checker.violation ??= { invariant: "log matching", detail: `node ${node.id}: ${problem}` };
       return;
     }
+    if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) this.measures.readiesPersisted++;
     if (ready.hardState !== null || ready.entries.length > 0) {
       const [a, b, c] = adapter.hardStateWords(node.disk.hardState);
       this.trace.record(TraceKind.persist, node.id, a, b, c, ready.entries[0]?.index ?? 0, ready.entries.length);
@@ -731,6 +763,11 @@ export class Simulation<M extends Envelope, H> {
   }
 
   private apply(node: SimNode<M, H>, entry: Entry): void {
+    if (entry.index > this.checker.maxApplied && entry.type === "normal" && entry.data.length > 0) this.measures.commandsCommitted++;
+    if (this.failover !== null && entry.term > this.failover.term) {
+      this.measures.failoverTicks.push((this.now - this.failover.ms) / tickMs);
+      this.failover = null;
+    }
     this.checker.checkApply(node.id, entry, node.applied);
     if (this.engineChecker !== null) this.checker.violation ??= this.engineChecker.noteApplied(entry);
     if (this.checker.violation !== null) return;
@@ -761,6 +798,7 @@ export class Simulation<M extends Envelope, H> {
         };
         return;
       }
+      if (same && !stale) this.measures.commitLatencyTicks.push((this.now - waiter.proposedMs) / tickMs);
       this.respond(node, waiter.req, same && !stale ? Outcome.ok : Outcome.retry, output, 0);
     }
     if (node.pendingReads.length > 0) this.servePendingReads(node);
@@ -786,6 +824,7 @@ export class Simulation<M extends Envelope, H> {
   // ------------------------------------------------------------------ network
 
   private send(node: SimNode<M, H>, msg: M): void {
+    this.measures.messagesSent++;
     const adapter = this.adapter;
     const problem = adapter.checkSend(msg, node.disk);
     if (problem !== null) {
@@ -872,7 +911,7 @@ export class Simulation<M extends Envelope, H> {
     const previous = node.writeWaiters.get(result.index);
     // A waiter at the same index belonged to an entry this leader's log has since replaced.
     if (previous !== undefined) this.respond(node, previous.req, Outcome.retry, null, 0);
-    node.writeWaiters.set(result.index, { term: result.term, data, req });
+    node.writeWaiters.set(result.index, { term: result.term, proposedMs: this.now, data, req });
   }
 
   private respond(node: SimNode<M, H>, req: ClientRequest, outcome: Outcome, output: KvOutput, leader: number): void {
@@ -1254,6 +1293,7 @@ export class Simulation<M extends Envelope, H> {
     const victim = leader !== null && r.chance(0.4) ? leader.node : running[r.nextInt(running.length)];
     if (victim === undefined) return;
     this.stats.crashes++;
+    this.noteLeaderCrash(victim);
     this.crashNode(victim);
     this.queue.push(this.now + 1 + r.nextInt(this.mix.downMsMax), { k: "restart", node: victim.id });
   }
@@ -1269,6 +1309,7 @@ export class Simulation<M extends Envelope, H> {
     const down = this.liveIds().length - this.runningNodes().length;
     if (down < this.mix.downNodesMax && r.chance(0.5)) {
       this.stats.crashes++;
+      this.noteLeaderCrash(node);
       this.crashNode(node);
       this.queue.push(this.now + 1 + r.nextInt(this.mix.downMsMax), { k: "restart", node: id });
       return;
