@@ -1,7 +1,7 @@
 import { Packr } from "msgpackr";
 import type { Entry, LogIndex, Snapshot } from "../consensus/types.js";
-import { MvccStore } from "../kv/index.js";
-import type { KvRequest, KvResponse, MvccOptions , KvError} from "../kv/index.js";
+import { LeaseClock, LeaseStore, MvccStore, WatchHub } from "../kv/index.js";
+import type { KvError, KvEvent, KvRequest, KvResponse, LeaseInfo, LeaseRequest, LeaseResponse, MvccOptions } from "../kv/index.js";
 import type { StateMachinePort } from "../replica/ports.js";
 import type { Storage, Table } from "../storage/storage.js";
 import { LmdbOrderedStore } from "./lmdb-ordered-store.js";
@@ -16,6 +16,7 @@ export interface MemberAttributes {
 /** KvCommand is what a log entry carries: a KV request or a member's attributes, and the id its origin waits on. */
 export type KvCommand =
   | { readonly id: string; readonly request: KvRequest }
+  | { readonly id: string; readonly lease: LeaseRequest }
   | { readonly id: string; readonly publish: MemberAttributes };
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -32,6 +33,8 @@ export function decodeCommand(data: Uint8Array): KvCommand | undefined {
     const { id, request, publish } = value as { id?: unknown; request?: unknown; publish?: unknown };
     if (typeof id !== "string") return undefined;
     if (typeof request === "object" && request !== null) return { id, request: request as KvRequest };
+    const lease = (value as { lease?: unknown }).lease;
+    if (typeof lease === "object" && lease !== null) return { id, lease: lease as LeaseRequest };
     if (isMemberAttributes(publish)) return { id, publish };
     return undefined;
   } catch {
@@ -57,34 +60,71 @@ function memberKey(nodeId: number): Buffer {
 
 /** AppliedResult is the outcome of one applied command, for the member that waits on it. */
 export type AppliedResult =
-  | { readonly ok: true; readonly response: KvResponse | null; readonly revision: number }
+  | { readonly ok: true; readonly response: KvResponse | LeaseResponse | null; readonly revision: number }
   | { readonly ok: false; readonly error: KvError };
 
 interface Pending {
   resolve(result: AppliedResult): void;
 }
 
+/** LeaseChange is an applied lease command, mirrored into the leader-side lease clock after it is durable. */
+type LeaseChange =
+  | { readonly kind: "granted"; readonly lease: LeaseInfo }
+  | { readonly kind: "revoked"; readonly id: number }
+  | { readonly kind: "checkpointed"; readonly id: number; readonly remainingTtl: number };
+
 /**
- * KvStateMachine is the MVCC store applied from the log, on an LMDB table of
- * the server's storage. Applied changes and the applied index commit in the
- * same group commit as the consensus writes of the same Ready.
+ * KvStateMachine is the replicated state one member applies: the MVCC store
+ * with its leases, on an LMDB table of the server's storage, plus the watch
+ * hub and lease clock fed from it. Applied changes and the applied index
+ * commit in the same group commit as the consensus writes of the same Ready;
+ * watchers and the lease clock hear of them only once that commit is durable.
  */
 export class KvStateMachine implements StateMachinePort {
   private readonly table: Table;
-  private mvccStore: MvccStore;
+  private mvccStore!: MvccStore;
+  private leaseStore!: LeaseStore;
   private readonly waiting = new Map<string, Pending>();
+  /** hub serves this member's watches from its applied state. */
+  readonly hub: WatchHub;
+  /** clock tracks lease deadlines; it decides expiry only while this member leads. */
+  readonly clock = new LeaseClock();
 
   constructor(
     private readonly storage: Storage,
     private readonly options: MvccOptions = {},
+    private readonly nowMs: () => number = () => performance.now(),
   ) {
     this.table = storage.table("mvcc");
-    this.mvccStore = new MvccStore(new LmdbOrderedStore(this.table), options);
+    this.openStores();
+    // The hub reads through whichever store is current (a snapshot replaces it).
+    const current = (): MvccStore => this.mvccStore;
+    this.hub = new WatchHub({
+      get revision() {
+        return current().revision;
+      },
+      get compactRevision() {
+        return current().compactRevision;
+      },
+      eventsSince: (request) => current().eventsSince(request),
+    });
+    this.clock.load(this.leaseStore.leases());
+  }
+
+  private openStores(): void {
+    const store = new LmdbOrderedStore(this.table);
+    this.leaseStore = new LeaseStore(store);
+    this.mvccStore = new MvccStore(store, { ...this.options, leases: this.leaseStore });
   }
 
   /** mvcc is the store, for reads served outside the log (Range, HashKV). */
   get mvcc(): MvccStore {
     return this.mvccStore;
+  }
+
+  /** leases is the replicated lease state, for reads (TimeToLive, Leases). */
+  get leases(): LeaseStore {
+    return this.leaseStore;
   }
 
   appliedIndex(): LogIndex {
@@ -101,31 +141,32 @@ export class KvStateMachine implements StateMachinePort {
 
   apply(entries: readonly Entry[]): Promise<void> {
     const results: { id: string; result: AppliedResult }[] = [];
+    const applied: { revision: number; events: readonly KvEvent[] }[] = [];
+    const leaseChanges: LeaseChange[] = [];
     return this.storage
       .transaction(() => {
-        let applied = this.mvccStore.consistentIndex();
+        let appliedIndex = this.mvccStore.consistentIndex();
         for (const entry of entries) {
-          if (entry.index <= applied) continue;
+          if (entry.index <= appliedIndex) continue;
           if (entry.type === "normal" && entry.data.length > 0) {
             const command = decodeCommand(entry.data);
-            if (command !== undefined && "publish" in command) {
-              this.table.putSync(memberKey(command.publish.nodeId), Buffer.from(packr.pack(command.publish)));
-              if (this.waiting.has(command.id)) results.push({ id: command.id, result: { ok: true, response: null, revision: this.mvccStore.revision } });
-            } else if (command !== undefined) {
-              const outcome = this.mvccStore.apply(command.request);
-              if (this.waiting.has(command.id)) {
-                results.push({
-                  id: command.id,
-                  result: outcome.ok ? { ok: true, response: outcome.value.response, revision: this.mvccStore.revision } : { ok: false, error: outcome.error },
-                });
-              }
+            if (command !== undefined) {
+              const result = this.applyCommand(command, applied, leaseChanges);
+              if (this.waiting.has(command.id)) results.push({ id: command.id, result });
             }
           }
-          applied = entry.index;
+          appliedIndex = entry.index;
         }
-        this.mvccStore.setConsistentIndex(applied);
+        this.mvccStore.setConsistentIndex(appliedIndex);
       })
       .then(() => {
+        for (const { revision, events } of applied) this.hub.onApplied(revision, events);
+        const now = this.nowMs();
+        for (const change of leaseChanges) {
+          if (change.kind === "granted") this.clock.granted(change.lease, now);
+          else if (change.kind === "revoked") this.clock.revoked(change.id);
+          else this.clock.checkpointed(change.id, change.remainingTtl, now);
+        }
         for (const { id, result } of results) {
           const pending = this.waiting.get(id);
           this.waiting.delete(id);
@@ -134,6 +175,28 @@ export class KvStateMachine implements StateMachinePort {
       });
   }
 
+  private applyCommand(command: KvCommand, applied: { revision: number; events: readonly KvEvent[] }[], leaseChanges: LeaseChange[]): AppliedResult {
+    if ("publish" in command) {
+      this.table.putSync(memberKey(command.publish.nodeId), Buffer.from(packr.pack(command.publish)));
+      return { ok: true, response: null, revision: this.mvccStore.revision };
+    }
+    const outcome = "lease" in command ? this.leaseStore.apply(command.lease, this.mvccStore) : this.mvccStore.apply(command.request);
+    if (!outcome.ok) return { ok: false, error: outcome.error };
+    if (outcome.value.events.length > 0) applied.push({ revision: this.mvccStore.revision, events: outcome.value.events });
+    if ("lease" in command) leaseChanges.push(...this.leaseChangesOf(command.lease));
+    return { ok: true, response: outcome.value.response, revision: this.mvccStore.revision };
+  }
+
+  private leaseChangesOf(request: LeaseRequest): LeaseChange[] {
+    if ("leaseRevoke" in request) return [{ kind: "revoked", id: request.leaseRevoke.id }];
+    if ("leaseCheckpoint" in request) {
+      return request.leaseCheckpoint.checkpoints.map((c) => ({ kind: "checkpointed" as const, id: c.id, remainingTtl: c.remainingTtl }));
+    }
+    // A grant's id may have been picked by the store: read back the newest lease.
+    const id = request.leaseGrant.id ?? 0;
+    const lease = id !== 0 ? this.leaseStore.lease(id) : this.leaseStore.leases().at(-1);
+    return lease === undefined ? [] : [{ kind: "granted", lease }];
+  }
   /** publishedMembers lists the attributes every member published, by node id. */
   publishedMembers(): Map<number, MemberAttributes> {
     const out = new Map<number, MemberAttributes>();
@@ -152,7 +215,10 @@ export class KvStateMachine implements StateMachinePort {
       this.table.clearSync();
       for (const [key, value] of pairs) this.table.putSync(Buffer.from(key), Buffer.from(value));
       // Cached revisions must be re-read from the restored tables.
-      this.mvccStore = new MvccStore(new LmdbOrderedStore(this.table), this.options);
+      this.openStores();
+    }).then(() => {
+      this.hub.onRestored();
+      this.clock.load(this.leaseStore.leases());
     });
   }
 

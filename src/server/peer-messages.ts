@@ -4,7 +4,11 @@ import type { ConsensusMessage, EngineKind } from "./engines.js";
 /** Server-level peer messages, carried on the same connections as the engine's. */
 export type ForwardMessage =
   | (Envelope & { readonly type: "forwardProposal"; readonly id: string; readonly data: Uint8Array })
-  | (Envelope & { readonly type: "forwardRejected"; readonly id: string; readonly reason: string });
+  | (Envelope & { readonly type: "forwardRejected"; readonly id: string; readonly reason: string })
+  /** A follower asks the leader, which alone keeps lease deadlines, to renew a lease or tell its remaining time. */
+  | (Envelope & { readonly type: "leaseQuery"; readonly id: string; readonly leaseId: number; readonly renew: boolean })
+  /** The leader's answer: `found` false when the lease is unknown or expired; `ttlMs` the TTL granted or remaining. */
+  | (Envelope & { readonly type: "leaseAnswer"; readonly id: string; readonly found: boolean; readonly ttlMs: number; readonly leader: boolean });
 
 export type PeerMessage = ConsensusMessage | ForwardMessage;
 
@@ -41,6 +45,8 @@ const paxosShapes: Readonly<Record<string, Shape>> = {
 const forwardShapes: Readonly<Record<string, Shape>> = {
   forwardProposal: { id: "string", data: "bytes" },
   forwardRejected: { id: "string", reason: "string" },
+  leaseQuery: { id: "string", leaseId: "int", renew: "bool" },
+  leaseAnswer: { id: "string", found: "bool", ttlMs: "int", leader: "bool" },
 };
 
 /**

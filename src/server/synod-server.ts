@@ -31,6 +31,8 @@ import { createEngine, engineKindOf } from "./engines.js";
 import type { AnyEngine, ConsensusMessage, EngineKind } from "./engines.js";
 import { encodeCommand, KvStateMachine } from "./kv-state-machine.js";
 import type { KvCommand } from "./kv-state-machine.js";
+import type { LeaseResponse } from "../kv/index.js";
+import type { WatchSink, WatchStream } from "../kv/watch-hub.js";
 import { peerMessageValidator } from "./peer-messages.js";
 import type { PeerMessage } from "./peer-messages.js";
 import { ServerMetrics } from "./metrics.js";
@@ -87,6 +89,11 @@ export class SynodServer {
   private readonly forwarded = new Map<string, (reason: string) => void>();
   private stopped = false;
   private knownLeader: NodeId = noNode;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private watchTimer: NodeJS.Timeout | undefined;
+  private leading = false;
+  private lastProgressMs = 0;
+  private readonly leaseQueries = new Map<string, (answer: LeaseAnswer) => void>();
   /** When the last plain heartbeat to each peer left, for round-trip times. */
   private readonly heartbeatSentAt = new Map<NodeId, number>();
 
@@ -152,12 +159,18 @@ export class SynodServer {
     await this.transport.start();
     this.replica.start();
     void this.publish();
+    this.leaseTimer = setInterval(() => this.leaseDuties(), leaseDutyIntervalMs);
+    this.watchTimer = setInterval(() => this.watchDuties(), watchPumpIntervalMs);
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearInterval(this.leaseTimer);
+    clearInterval(this.watchTimer);
     this.replica.stop();
+    for (const answer of this.leaseQueries.values()) answer({ found: false, ttlMs: 0, leader: false });
+    this.leaseQueries.clear();
     for (const reject of this.forwarded.values()) reject("stopped");
     this.forwarded.clear();
     await this.transport.stop();
@@ -242,6 +255,126 @@ export class SynodServer {
     });
   }
 
+  // ---------------------------------------------------------------- leases and watches
+
+  /** openWatchStream opens a client's watch stream over this member's applied state. */
+  openWatchStream(sink: WatchSink): WatchStream {
+    return this.stateMachine.hub.openStream(sink);
+  }
+
+  async leaseGrant(request: { id: number; ttl: number }): Promise<{ id: number; ttl: number; revision: number }> {
+    const response = await this.replicate((id) => ({ id, lease: { leaseGrant: request.id === 0 ? { ttl: request.ttl } : request } }));
+    if (response === null || !("leaseGrant" in response)) throw new Error("lease grant applied without its response");
+    return { id: response.leaseGrant.id, ttl: response.leaseGrant.ttl, revision: response.leaseGrant.header.revision };
+  }
+
+  async leaseRevoke(leaseId: number): Promise<{ revision: number }> {
+    const response = await this.replicate((id) => ({ id, lease: { leaseRevoke: { id: leaseId } } }));
+    if (response === null || !("leaseRevoke" in response)) throw new Error("lease revoke applied without its response");
+    return { revision: response.leaseRevoke.header.revision };
+  }
+
+  /** leaseKeepAlive renews a lease on the leader (asking it if this member follows); ttl 0 when it does not exist. */
+  async leaseKeepAlive(leaseId: number): Promise<{ id: number; ttl: number }> {
+    const answer = await this.askLeader(leaseId, true);
+    return { id: leaseId, ttl: answer.found ? Math.round(answer.ttlMs / 1000) : 0 };
+  }
+
+  /** leaseTimeToLive: -1 when the lease does not exist, as etcd answers. */
+  async leaseTimeToLive(leaseId: number, keys: boolean): Promise<{ id: number; ttl: number; grantedTtl: number; keys: readonly Uint8Array[] }> {
+    await this.readBarrier(Date.now() + this.config.requestTimeoutMs);
+    const info = this.stateMachine.leases.timeToLive(leaseId, { keys });
+    if (!info.ok) return { id: leaseId, ttl: -1, grantedTtl: 0, keys: [] };
+    const answer = await this.askLeader(leaseId, false);
+    const ttl = answer.found ? Math.ceil(answer.ttlMs / 1000) : -1;
+    return { id: leaseId, ttl, grantedTtl: info.value.grantedTtl, keys: info.value.keys };
+  }
+
+  async leaseLeases(): Promise<number[]> {
+    await this.readBarrier(Date.now() + this.config.requestTimeoutMs);
+    return this.stateMachine.leases.leases().map((l) => l.id);
+  }
+
+  /** answerLeaseQuery is the leader's side of a keep-alive or remaining-time question. */
+  private answerLeaseQuery(leaseId: number, renew: boolean): LeaseAnswer {
+    if (this.engine.status().role !== "leader") return { found: false, ttlMs: 0, leader: false };
+    const now = performance.now();
+    if (!renew) {
+      const remaining = this.stateMachine.clock.remainingMs(leaseId, now);
+      return remaining === undefined || !Number.isFinite(remaining) ? { found: false, ttlMs: 0, leader: true } : { found: remaining > 0, ttlMs: Math.round(remaining), leader: true };
+    }
+    const result = this.stateMachine.clock.keepAlive(leaseId, now);
+    switch (result.kind) {
+      case "renewed":
+        // A renewed lease forgets its checkpointed remaining TTL, as etcd does.
+        if (result.clearCheckpoint) void this.replicate((id) => ({ id, lease: { leaseCheckpoint: { checkpoints: [{ id: leaseId, remainingTtl: 0 }] } } })).catch(() => undefined);
+        return { found: true, ttlMs: result.ttl * 1000, leader: true };
+      case "notFound":
+      case "expired":
+        return { found: false, ttlMs: 0, leader: true };
+      case "notPrimary":
+        return { found: false, ttlMs: 0, leader: false };
+    }
+  }
+
+  /** askLeader puts a lease question to the leader (this member, or over the peer link), riding out elections. */
+  private async askLeader(leaseId: number, renew: boolean): Promise<LeaseAnswer> {
+    const deadline = Date.now() + this.config.requestTimeoutMs;
+    for (;;) {
+      await this.waitForLeader(deadline);
+      const leader = this.engine.status().leader;
+      let answer: LeaseAnswer;
+      if (leader === this.self.nodeId) {
+        answer = this.answerLeaseQuery(leaseId, renew);
+      } else {
+        const id = `${this.self.nodeId}.${this.requestNonce}.${++this.requestSeq}`;
+        const answered = new Promise<LeaseAnswer>((resolve) => this.leaseQueries.set(id, resolve));
+        this.transport.send({ type: "leaseQuery", groupId: mainGroup, from: this.self.nodeId, to: leader, id, leaseId, renew });
+        try {
+          answer = await this.until(Math.min(deadline, Date.now() + 1000), answered);
+        } catch {
+          answer = { found: false, ttlMs: 0, leader: false };
+        } finally {
+          this.leaseQueries.delete(id);
+        }
+      }
+      if (answer.leader) return answer;
+      if (Date.now() >= deadline) throw new ReplicaError("noLeader", "etcdserver: no leader");
+      await sleep(this.config.tickMs);
+    }
+  }
+
+  /**
+   * leaseDuties runs on a timer: the leader extends every lease when it takes
+   * over (so no lease expires because of the failover), proposes revokes for
+   * expired leases and checkpoints of long ones; other members only track.
+   */
+  private leaseDuties(): void {
+    const clock = this.stateMachine.clock;
+    const leader = this.engine.status().role === "leader";
+    const now = performance.now();
+    if (leader && !this.leading) clock.promote(now, this.config.tickMs * this.config.electionTimeoutTicks);
+    if (!leader && this.leading) clock.demote();
+    this.leading = leader;
+    if (!leader) return;
+    for (const leaseId of clock.expired(now)) {
+      void this.replicate((id) => ({ id, lease: { leaseRevoke: { id: leaseId } } })).catch(() => undefined);
+    }
+    const checkpoints = clock.dueCheckpoints(now);
+    if (checkpoints.length > 0) void this.replicate((id) => ({ id, lease: { leaseCheckpoint: { checkpoints } } })).catch(() => undefined);
+  }
+
+  /** watchDuties lets catching-up watchers progress in bounded steps, and sends periodic progress notifications. */
+  private watchDuties(): void {
+    const hub = this.stateMachine.hub;
+    for (let i = 0; i < 4 && hub.unsyncedCount > 0; i++) hub.pump();
+    const now = performance.now();
+    if (now - this.lastProgressMs >= watchProgressIntervalMs) {
+      this.lastProgressMs = now;
+      hub.progressTick();
+    }
+  }
+
   /** currentRevision is the applied store revision, for response headers. */
   revision(): number {
     return this.stateMachine.mvcc.revision;
@@ -285,7 +418,9 @@ export class SynodServer {
   private async write(request: KvRequest): Promise<KvResponse> {
     this.checkRequest(request);
     const response = await this.replicate((id) => ({ id, request }));
-    if (response === null) throw new Error("a KV request applied without a response");
+    if (response === null || "leaseGrant" in response || "leaseRevoke" in response || "leaseCheckpoint" in response) {
+      throw new Error("a KV request applied without its response");
+    }
     return response;
   }
 
@@ -306,7 +441,7 @@ export class SynodServer {
   }
 
   /** replicate proposes a command (followers forward it) and waits until THIS member has applied it. */
-  private async replicate(command: (id: string) => KvCommand): Promise<KvResponse | null> {
+  private async replicate(command: (id: string) => KvCommand): Promise<KvResponse | LeaseResponse | null> {
     const id = `${this.self.nodeId}.${this.requestNonce}.${++this.requestSeq}`;
     const data = encodeCommand(command(id));
     const waiter = this.stateMachine.waitFor(id);
@@ -364,7 +499,7 @@ export class SynodServer {
   }
 
   private receive(message: PeerMessage): void {
-    if (message.type !== "forwardProposal" && message.type !== "forwardRejected") {
+    if (message.type !== "forwardProposal" && message.type !== "forwardRejected" && message.type !== "leaseQuery" && message.type !== "leaseAnswer") {
       if (message.type === "heartbeatResponse" && message.readContext === 0) {
         const sentAt = this.heartbeatSentAt.get(message.from);
         if (sentAt !== undefined) this.metrics.peerRoundTrip.observe({ to: String(message.from) }, (performance.now() - sentAt) / 1000);
@@ -374,6 +509,14 @@ export class SynodServer {
       return;
     }
     switch (message.type) {
+      case "leaseQuery": {
+        const answer = this.answerLeaseQuery(message.leaseId, message.renew);
+        this.transport.send({ type: "leaseAnswer", groupId: mainGroup, from: this.self.nodeId, to: message.from, id: message.id, ...answer });
+        return;
+      }
+      case "leaseAnswer":
+        this.leaseQueries.get(message.id)?.({ found: message.found, ttlMs: message.ttlMs, leader: message.leader });
+        return;
       case "forwardProposal": {
         const result = this.engine.status().role === "leader" ? this.replica.propose(message.data) : { ok: false as const, reason: "notLeader" };
         if (!result.ok) {
@@ -397,6 +540,21 @@ export class SynodServer {
   }
 
 }
+
+/** LeaseAnswer is what the leader says of a lease. */
+interface LeaseAnswer {
+  readonly found: boolean;
+  readonly ttlMs: number;
+  /** leader is false when the asked member no longer leads: ask again. */
+  readonly leader: boolean;
+}
+
+/** leaseDutyIntervalMs: how often the leader looks for expired leases (etcd: 500 ms). */
+const leaseDutyIntervalMs = 500;
+/** watchPumpIntervalMs: how often catching-up watchers advance (etcd syncs unsynced watchers every 100 ms). */
+const watchPumpIntervalMs = 100;
+/** watchProgressIntervalMs: etcd's default progress-notify interval, 10 minutes. */
+const watchProgressIntervalMs = 10 * 60 * 1000;
 
 function isRetryable(error: unknown): boolean {
   return error instanceof ReplicaError && (error.code === "noLeader" || error.code === "notLeader" || error.code === "leaderChanged");

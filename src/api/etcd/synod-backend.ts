@@ -14,7 +14,8 @@ import type {
 import { ReplicaError } from "../../replica/errors.js";
 import type { ReplicaErrorCode } from "../../replica/errors.js";
 import type { SynodServer } from "../../server/synod-server.js";
-import type { EtcdBackend, HeaderInfo, MemberInfo, StatusInfo } from "./backend.js";
+import type { WatchSink, WatchStream } from "../../kv/watch-hub.js";
+import type { EventsBackend, HeaderInfo, LeaseGrantResult, LeaseKeepAliveResult, LeaseTimeToLiveResult, MemberInfo, StatusInfo } from "./backend.js";
 import { ApiError } from "./errors.js";
 import type { ApiErrorCode } from "./errors.js";
 
@@ -32,7 +33,7 @@ const apiCodeOf: Record<ReplicaErrorCode, ApiErrorCode> = {
  * SynodBackend serves the etcd API from one Synod member: it forwards each call
  * to the server and turns the server's failures into etcd's errors.
  */
-export class SynodBackend implements EtcdBackend {
+export class SynodBackend implements EventsBackend {
   constructor(private readonly server: SynodServer) {}
 
   range(r: RangeRequest): Promise<RangeResponse> {
@@ -67,6 +68,30 @@ export class SynodBackend implements EtcdBackend {
     return Promise.resolve(
       this.server.memberList().map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerUrls, clientUrls: m.clientUrls, isLearner: m.isLearner })),
     );
+  }
+
+  openWatchStream(sink: WatchSink): WatchStream {
+    return this.server.openWatchStream(sink);
+  }
+
+  leaseGrant(request: { readonly id: number; readonly ttl: number }): Promise<LeaseGrantResult> {
+    return mapErrors(this.server.leaseGrant(request));
+  }
+
+  leaseRevoke(id: number): Promise<{ readonly revision: number }> {
+    return mapErrors(this.server.leaseRevoke(id));
+  }
+
+  leaseKeepAlive(id: number): Promise<LeaseKeepAliveResult> {
+    return mapErrors(this.server.leaseKeepAlive(id));
+  }
+
+  leaseTimeToLive(id: number, keys: boolean): Promise<LeaseTimeToLiveResult> {
+    return mapErrors(this.server.leaseTimeToLive(id, keys));
+  }
+
+  leaseLeases(): Promise<readonly number[]> {
+    return mapErrors(this.server.leaseLeases());
   }
 
   header(): HeaderInfo {
