@@ -13,9 +13,9 @@ const portHigh = 32_000;
 const bindAttemptsMax = 30;
 
 /** ApiFixture is a running server with its test backend, counters and captured log. */
-export interface ApiFixture {
+export interface ApiFixture<B extends MvccTestBackend = MvccTestBackend> {
   readonly server: EtcdApiServer;
-  readonly backend: MvccTestBackend;
+  readonly backend: B;
   readonly counter: RequestCounter;
   readonly logged: { readonly message: string; readonly error: unknown }[];
   readonly port: number;
@@ -25,8 +25,12 @@ export interface ApiFixture {
 }
 
 /** startApi starts a fresh server on a random free port (retrying ports in use). */
-export async function startApi(options: Partial<EtcdApiOptions> = {}): Promise<ApiFixture> {
-  const backend = new MvccTestBackend();
+export function startApi(options: Partial<EtcdApiOptions> = {}): Promise<ApiFixture> {
+  return startApiWith(new MvccTestBackend(), options);
+}
+
+/** startApiWith starts a server over the given test backend (see startApi). */
+export async function startApiWith<B extends MvccTestBackend>(backend: B, options: Partial<EtcdApiOptions> = {}): Promise<ApiFixture<B>> {
   const counter = new RequestCounter();
   const logged: { message: string; error: unknown }[] = [];
   const logger: ApiLogger = { error: (message, error) => logged.push({ message, error }) };
@@ -145,4 +149,127 @@ export function kvText(kv: DecodedKeyValue): string {
 /** isGrpcError narrows a rejection to a gRPC ServiceError. */
 export function isGrpcError(error: unknown): error is grpc.ServiceError {
   return error instanceof Error && "code" in error && "details" in error;
+}
+
+/**
+ * RawStream is one streaming call made with plain protobuf objects: what the
+ * server sent is read in order with `next()`, and `status` resolves when the
+ * call ends.
+ */
+export class RawStream<Res> {
+  private readonly received: Res[] = [];
+  private waiting: (() => void) | undefined;
+  readonly status: Promise<grpc.StatusObject>;
+  private ended = false;
+
+  constructor(private readonly call: grpc.ClientDuplexStream<object, Res> | grpc.ClientReadableStream<Res>) {
+    call.on("data", (response: Res) => {
+      this.received.push(response);
+      this.wake();
+    });
+    call.on("error", () => undefined);
+    this.status = new Promise((resolve) => {
+      call.on("status", (status: grpc.StatusObject) => {
+        this.ended = true;
+        this.wake();
+        resolve(status);
+      });
+    });
+  }
+
+  /** write sends one request (bidi calls only). */
+  write(request: object): void {
+    if (!("write" in this.call)) throw new Error("not a bidi stream");
+    this.call.write(request);
+  }
+
+  /** next resolves to the next response, failing after `timeoutMs` or when the call ended. */
+  async next(timeoutMs = 2_000): Promise<Res> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const response = this.received.shift();
+      if (response !== undefined) return response;
+      if (this.ended) throw new Error("stream ended");
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no response within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiting = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** quiet asserts nothing arrives within `ms`. */
+  async quiet(ms = 100): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    if (this.received.length > 0) throw new Error(`unexpected response: ${JSON.stringify(this.received[0])}`);
+  }
+
+  /** pending is how many responses arrived and were not read yet. */
+  get pending(): number {
+    return this.received.length;
+  }
+
+  end(): void {
+    if ("end" in this.call) this.call.end();
+  }
+
+  /** pause stops reading (the server's writes then back up); resume reads again. */
+  pause(): void {
+    this.call.pause();
+  }
+
+  resume(): void {
+    this.call.resume();
+  }
+
+  cancel(): void {
+    this.call.cancel();
+  }
+
+  private wake(): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.();
+  }
+}
+
+/** openStream starts a bidi or server-streaming call of an etcd method with a raw client. */
+export function openStream<Res>(endpoint: string, service: EtcdServiceName, method: string, request?: object): { stream: RawStream<Res>; close(): void } {
+  const client = new grpc.Client(endpoint, grpc.credentials.createInsecure());
+  const definition = etcdService(service)[method];
+  if (definition === undefined) throw new Error(`no method ${service}/${method}`);
+  const serialize = (value: object): Buffer => definition.requestSerialize(value);
+  const deserialize = (bytes: Buffer): Res => definition.responseDeserialize(bytes) as Res;
+  const call =
+    request === undefined
+      ? client.makeBidiStreamRequest<object, Res>(definition.path, serialize, deserialize)
+      : client.makeServerStreamRequest<object, Res>(definition.path, serialize, deserialize, request);
+  return { stream: new RawStream<Res>(call), close: (): void => client.close() };
+}
+
+export interface DecodedEvent {
+  readonly type: number;
+  readonly kv: DecodedKeyValue;
+  readonly prev_kv: DecodedKeyValue | null;
+}
+
+export interface DecodedWatchResponse {
+  readonly header: DecodedHeader;
+  readonly watch_id: string;
+  readonly created: boolean;
+  readonly canceled: boolean;
+  readonly compact_revision: string;
+  readonly cancel_reason: string;
+  readonly fragment: boolean;
+  readonly events: readonly DecodedEvent[];
+}
+
+/** eventText renders an event compactly: "PUT key=value@create/mod/version" or "DELETE key@mod", with " prev=…" if present. */
+export function eventText(event: DecodedEvent): string {
+  const body = event.type === 0 ? `PUT ${kvText(event.kv)}` : `DELETE ${event.kv.key.toString()}@${event.kv.mod_revision}`;
+  return event.prev_kv === null ? body : `${body} prev=${kvText(event.prev_kv)}`;
 }

@@ -10,11 +10,13 @@
 import type { EtcdBackend, HeaderInfo, MemberInfo, StatusInfo } from "../../src/api/etcd/index.js";
 import { MemoryStore, MvccStore } from "../../src/kv/index.js";
 import type {
+  Applied,
   CompactionRequest,
   CompactionResponse,
   DeleteRangeRequest,
   DeleteRangeResponse,
   HashKvResponse,
+  KvEvent,
   KvResult,
   MvccOptions,
   PutRequest,
@@ -35,7 +37,7 @@ export const testVersion = "3.4.0";
 export const testRaftTerm = 2;
 
 export class MvccTestBackend implements EtcdBackend {
-  readonly store = new MemoryStore();
+  readonly store: MemoryStore;
   readonly mvcc: MvccStore;
   /** clientUrl is reported by memberList; the harness sets it once the port is known. */
   clientUrl = "";
@@ -45,7 +47,8 @@ export class MvccTestBackend implements EtcdBackend {
   dbSizeBytesFixed: number | undefined;
   private readonly injected: unknown[] = [];
 
-  constructor(options: MvccOptions = {}) {
+  constructor(options: MvccOptions = {}, store = new MemoryStore()) {
+    this.store = store;
     this.mvcc = new MvccStore(this.store, options);
   }
 
@@ -59,19 +62,19 @@ export class MvccTestBackend implements EtcdBackend {
   }
 
   put(r: PutRequest): Promise<PutResponse> {
-    return this.run(() => this.applied(unwrap(this.mvcc.put(r)).response));
+    return this.run(() => this.applied(unwrap(this.mvcc.put(r))));
   }
 
   deleteRange(r: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    return this.run(() => this.applied(unwrap(this.mvcc.deleteRange(r)).response));
+    return this.run(() => this.applied(unwrap(this.mvcc.deleteRange(r))));
   }
 
   txn(r: TxnRequest): Promise<TxnResponse> {
-    return this.run(() => this.applied(unwrap(this.mvcc.txn(r)).response));
+    return this.run(() => this.applied(unwrap(this.mvcc.txn(r))));
   }
 
   compact(r: CompactionRequest): Promise<CompactionResponse> {
-    return this.run(() => this.applied(unwrap(this.mvcc.compact(r)).response));
+    return this.run(() => this.applied(unwrap(this.mvcc.compact(r))));
   }
 
   hashKv(revision: number): Promise<HashKvResponse> {
@@ -109,10 +112,15 @@ export class MvccTestBackend implements EtcdBackend {
     return { clusterId: testClusterId, memberId: testMemberId, raftTerm: testRaftTerm };
   }
 
-  private applied<T>(response: T): T {
+  /** applied counts a write and hands its events to `afterApply`, then returns its response. */
+  protected applied<T>(result: Applied<T>): T {
     this.raftIndex++;
-    return response;
+    this.afterApply(result.events);
+    return result.response;
   }
+
+  /** afterApply is told the events of every applied write, in order (the base backend has no watchers). */
+  protected afterApply(_events: readonly KvEvent[]): void {}
 
   private sizeBytes(): number {
     let bytes = 0;
@@ -120,7 +128,7 @@ export class MvccTestBackend implements EtcdBackend {
     return bytes;
   }
 
-  private run<T>(work: () => T): Promise<T> {
+  protected run<T>(work: () => T): Promise<T> {
     const error = this.injected.shift();
     if (error !== undefined) return Promise.reject(asError(error));
     try {
@@ -135,7 +143,7 @@ function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error("non-Error failure", { cause: value });
 }
 
-function unwrap<T>(result: KvResult<T>): T {
+export function unwrap<T>(result: KvResult<T>): T {
   if (!result.ok) throw result.error;
   return result.value;
 }

@@ -123,4 +123,19 @@ export interface EventsBackend extends EtcdBackend {
   leaseKeepAlive(id: number): Promise<LeaseKeepAliveResult>;
   leaseTimeToLive(id: number, keys: boolean): Promise<LeaseTimeToLiveResult>;
   leaseLeases(): Promise<readonly number[]>;
+  /**
+   * revision, when present, is the member's applied revision, put in the
+   * header of responses that carry no revision of their own (lease
+   * keep-alive, time-to-live, leases), as etcd does; absent: 0.
+   */
+  revision?(): number;
+}
+
+/** eventsMethods are the methods whose presence makes a backend an {@link EventsBackend}. */
+const eventsMethods = ["openWatchStream", "leaseGrant", "leaseRevoke", "leaseKeepAlive", "leaseTimeToLive", "leaseLeases"] as const;
+
+/** hasEvents tells whether a backend implements {@link EventsBackend}. */
+export function hasEvents(backend: EtcdBackend): backend is EventsBackend {
+  const methods = backend as unknown as Record<string, unknown>;
+  return eventsMethods.every((name) => typeof methods[name] === "function");
 }

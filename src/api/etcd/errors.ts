@@ -90,3 +90,29 @@ export class GrpcStatusError extends Error {
     this.name = "GrpcStatusError";
   }
 }
+
+/**
+ * concurrencyErrors are the failures of etcd's lock and election services:
+ * etcd returns them as plain errors, so gRPC reports them as UNKNOWN with
+ * the message alone, and clients match on the message.
+ */
+const concurrencyErrors = {
+  sessionExpired: "mutex: session is expired",
+  notLeader: "election: not leader",
+  noLeader: "election: no leader",
+  missingLeaderKey: '"leader" field must be provided',
+} as const;
+
+/** ConcurrencyErrorCode is the stable code of a {@link ConcurrencyError}. */
+export type ConcurrencyErrorCode = keyof typeof concurrencyErrors;
+
+/** ConcurrencyError is a Lock or Election failure, with etcd's exact message and status (UNKNOWN). */
+export class ConcurrencyError extends GrpcStatusError {
+  readonly code: ConcurrencyErrorCode;
+
+  constructor(code: ConcurrencyErrorCode) {
+    super(GrpcCode.UNKNOWN, concurrencyErrors[code]);
+    this.name = "ConcurrencyError";
+    this.code = code;
+  }
+}

@@ -1,8 +1,9 @@
 /**
  * EtcdApiServer serves the etcd v3 gRPC API on top of an {@link EtcdBackend}:
  * KV (Range, Put, DeleteRange, Txn, Compact), Maintenance (Status, HashKV)
- * and Cluster (MemberList). Every other method of the etcd services answers
- * UNIMPLEMENTED for now.
+ * and Cluster (MemberList); and, when the backend is an
+ * {@link EventsBackend}, Watch, Lease, Lock and Election too
+ * (`event-services.ts`). Every other method answers UNIMPLEMENTED.
  *
  * Each call: decode → etcd's request checks → backend → encode, with the
  * response header completed from `backend.header()`. Failures become etcd's
@@ -13,7 +14,10 @@ import { performance } from "node:perf_hooks";
 import * as grpc from "@grpc/grpc-js";
 import { requestBytesMaxDefault, txnOpsMaxDefault } from "../../kv/index.js";
 import type { KvRequest } from "../../kv/index.js";
+import { hasEvents } from "./backend.js";
 import type { EtcdBackend } from "./backend.js";
+import { CallKit } from "./calls.js";
+import type { ApiLogger } from "./calls.js";
 import { checkRequest } from "./checks.js";
 import type { RequestLimits } from "./checks.js";
 import {
@@ -32,7 +36,9 @@ import {
   txnFromPb,
   txnResponseToPb,
 } from "./convert.js";
-import { GrpcStatusError, toGrpcFailure } from "./errors.js";
+import { GrpcStatusError } from "./errors.js";
+import { electionHandlers, leaseHandlers, lockHandlers, watchHandlers } from "./event-services.js";
+import type { EventServicesEnv } from "./event-services.js";
 import type { RequestObserver } from "./observer.js";
 import { etcdService } from "./protos.js";
 import type { EtcdServiceName } from "./protos.js";
@@ -58,10 +64,7 @@ export const grpcOverheadBytesDefault = 512 * 1024;
 /** shutdownGraceMsDefault is how long `stop` lets calls in flight finish before cutting them off. */
 export const shutdownGraceMsDefault = 5_000;
 
-/** ApiLogger receives the failures a client only sees as INTERNAL. */
-export interface ApiLogger {
-  error(message: string, error: unknown): void;
-}
+export type { ApiLogger } from "./calls.js";
 
 /** EtcdApiOptions configures an {@link EtcdApiServer}. */
 export interface EtcdApiOptions {
@@ -105,8 +108,7 @@ type Handlers = Record<string, grpc.UntypedHandleCall>;
 export class EtcdApiServer {
   private readonly backend: EtcdBackend;
   private readonly limits: RequestLimits;
-  private readonly observer: RequestObserver | undefined;
-  private readonly logger: ApiLogger;
+  private readonly kit: CallKit;
   private readonly shutdownGraceMs: number;
   private readonly server: grpc.Server;
   private boundPort: number | undefined;
@@ -117,8 +119,7 @@ export class EtcdApiServer {
       txnOpsMax: options.txnOpsMax ?? txnOpsMaxDefault,
       requestBytesMax: options.requestBytesMax ?? requestBytesMaxDefault,
     };
-    this.observer = options.observer;
-    this.logger = options.logger ?? consoleLogger;
+    this.kit = new CallKit(options.observer, options.logger ?? consoleLogger);
     this.shutdownGraceMs = options.shutdownGraceMs ?? shutdownGraceMsDefault;
     this.server = new grpc.Server({
       "grpc.max_receive_message_length": this.limits.requestBytesMax + (options.grpcOverheadBytes ?? grpcOverheadBytesDefault),
@@ -126,8 +127,18 @@ export class EtcdApiServer {
     this.addService("etcdserverpb.KV", this.kvHandlers());
     this.addService("etcdserverpb.Maintenance", this.maintenanceHandlers());
     this.addService("etcdserverpb.Cluster", this.clusterHandlers());
-    for (const name of ["etcdserverpb.Watch", "etcdserverpb.Lease", "etcdserverpb.Auth", "v3lockpb.Lock", "v3electionpb.Election"] as const) {
-      this.addService(name, {});
+    this.addService("etcdserverpb.Auth", {});
+    const { backend } = this;
+    if (hasEvents(backend)) {
+      const checked = <R extends KvRequest>(request: R): R => this.checked(request);
+      const env: EventServicesEnv = { kit: this.kit, backend, checked };
+      const concurrencyEnv = { backend, checked, logger: this.kit.logger };
+      this.addService("etcdserverpb.Watch", watchHandlers(env));
+      this.addService("etcdserverpb.Lease", leaseHandlers(env));
+      this.addService("v3lockpb.Lock", lockHandlers(env, concurrencyEnv));
+      this.addService("v3electionpb.Election", electionHandlers(env, concurrencyEnv));
+    } else {
+      for (const name of ["etcdserverpb.Watch", "etcdserverpb.Lease", "v3lockpb.Lock", "v3electionpb.Election"] as const) this.addService(name, {});
     }
   }
 
@@ -152,8 +163,13 @@ export class EtcdApiServer {
     });
   }
 
-  /** stop refuses new calls, lets calls in flight finish for up to `shutdownGraceMs`, then cuts the rest off. */
+  /**
+   * stop refuses new calls, ends the open streams and waiting locks and
+   * campaigns with "server stopped", lets other calls in flight finish for
+   * up to `shutdownGraceMs`, then cuts the rest off.
+   */
   stop(): Promise<void> {
+    this.kit.abortAll();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
@@ -171,23 +187,23 @@ export class EtcdApiServer {
   private kvHandlers(): Handlers {
     const kv = "etcdserverpb.KV";
     return {
-      Range: this.unary(kv, "Range", async (p: PbRangeRequest): Promise<PbRangeResponse> => {
+      Range: this.kit.unary(kv, "Range", async (p: PbRangeRequest): Promise<PbRangeResponse> => {
         const r = this.checked({ range: rangeFromPb(p) }).range;
         return rangeResponseToPb(await this.backend.range(r), fullHeader(this.backend.header()));
       }),
-      Put: this.unary(kv, "Put", async (p: PbPutRequest): Promise<PbPutResponse> => {
+      Put: this.kit.unary(kv, "Put", async (p: PbPutRequest): Promise<PbPutResponse> => {
         const r = this.checked({ put: putFromPb(p) }).put;
         return putResponseToPb(await this.backend.put(r), fullHeader(this.backend.header()));
       }),
-      DeleteRange: this.unary(kv, "DeleteRange", async (p: PbDeleteRangeRequest): Promise<PbDeleteRangeResponse> => {
+      DeleteRange: this.kit.unary(kv, "DeleteRange", async (p: PbDeleteRangeRequest): Promise<PbDeleteRangeResponse> => {
         const r = this.checked({ deleteRange: deleteRangeFromPb(p) }).deleteRange;
         return deleteRangeResponseToPb(await this.backend.deleteRange(r), fullHeader(this.backend.header()));
       }),
-      Txn: this.unary(kv, "Txn", async (p: PbTxnRequest): Promise<PbTxnResponse> => {
+      Txn: this.kit.unary(kv, "Txn", async (p: PbTxnRequest): Promise<PbTxnResponse> => {
         const r = this.checked({ txn: txnFromPb(p) }).txn;
         return txnResponseToPb(await this.backend.txn(r), fullHeader(this.backend.header()));
       }),
-      Compact: this.unary(kv, "Compact", async (p: PbCompactionRequest): Promise<PbCompactionResponse> => {
+      Compact: this.kit.unary(kv, "Compact", async (p: PbCompactionRequest): Promise<PbCompactionResponse> => {
         const r = this.checked({ compaction: compactionFromPb(p) }).compaction;
         const response = await this.backend.compact(r);
         return { header: fullHeader(this.backend.header())(response.header) };
@@ -198,11 +214,11 @@ export class EtcdApiServer {
   private maintenanceHandlers(): Handlers {
     const maintenance = "etcdserverpb.Maintenance";
     return {
-      Status: this.unary(maintenance, "Status", async (): Promise<PbStatusResponse> => {
+      Status: this.kit.unary(maintenance, "Status", async (): Promise<PbStatusResponse> => {
         const status = await this.backend.status();
         return statusToPb(status, fullHeader(this.backend.header()));
       }),
-      HashKV: this.unary(maintenance, "HashKV", async (p: PbHashKvRequest): Promise<PbHashKvResponse> => {
+      HashKV: this.kit.unary(maintenance, "HashKV", async (p: PbHashKvRequest): Promise<PbHashKvResponse> => {
         const response = await this.backend.hashKv(int64ToNumber(p.revision));
         return hashKvResponseToPb(response, fullHeader(this.backend.header()));
       }),
@@ -211,7 +227,7 @@ export class EtcdApiServer {
 
   private clusterHandlers(): Handlers {
     return {
-      MemberList: this.unary("etcdserverpb.Cluster", "MemberList", async (): Promise<PbMemberListResponse> => {
+      MemberList: this.kit.unary("etcdserverpb.Cluster", "MemberList", async (): Promise<PbMemberListResponse> => {
         const members = await this.backend.memberList();
         return memberListToPb(members, fullHeader(this.backend.header()));
       }),
@@ -237,28 +253,6 @@ export class EtcdApiServer {
 
   // ---- call plumbing ------------------------------------------------------------
 
-  /** unary wraps a unary method: errors become etcd statuses, and the call is reported when done. */
-  private unary<Req, Res>(service: string, method: string, run: (request: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
-    return (call, callback) => {
-      const startedMs = performance.now();
-      void Promise.resolve(call.request)
-        .then(run)
-        .then(
-          (response) => {
-            callback(null, response);
-            this.report(service, method, grpc.status.OK, startedMs);
-          },
-          (error: unknown) => {
-            const failure = toGrpcFailure(error, (unexpected) => {
-              this.logger.error(`etcd API: ${service}/${method} failed`, unexpected);
-            });
-            callback(failure);
-            this.report(service, method, failure.code, startedMs);
-          },
-        );
-    };
-  }
-
   /** unimplemented answers a method that is not built yet, in the form its streaming shape needs. */
   private unimplemented(service: string, method: string, shape: MethodShape): grpc.UntypedHandleCall {
     const error = new GrpcStatusError(grpc.status.UNIMPLEMENTED, `synod: ${service}/${method} is not implemented yet`);
@@ -266,21 +260,12 @@ export class EtcdApiServer {
     if (!shape.responseStream) {
       return (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
         callback(failure);
-        this.report(service, method, failure.code, performance.now());
+        this.kit.report(service, method, failure.code, performance.now());
       };
     }
     return (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) => {
       call.emit("error", failure);
-      this.report(service, method, failure.code, performance.now());
+      this.kit.report(service, method, failure.code, performance.now());
     };
-  }
-
-  private report(service: string, method: string, code: grpc.status, startedMs: number): void {
-    if (this.observer === undefined) return;
-    try {
-      this.observer.requestDone({ service, method, code, durationMs: performance.now() - startedMs });
-    } catch (error) {
-      this.logger.error("etcd API: request observer failed", error);
-    }
   }
 }

@@ -5,7 +5,7 @@
  * a oneof's name holding its present field's name), and responses as the
  * server hands them to the encoder (int64 as numbers, or decimal strings for
  * uint64 IDs that may exceed 2^53). Field names are the .proto names.
- * Only the messages the API serves so far are typed here.
+ * Only the messages the API serves are typed here.
  */
 
 /** Int64 is a decoded int64 or uint64: a decimal string. */
@@ -82,6 +82,79 @@ export interface PbHashKvRequest {
 
 export interface PbMemberListRequest {
   readonly linearizable: boolean;
+}
+
+/** PbWatchCreateRequest: `filters` holds FilterType numbers (0 NOPUT, 1 NODELETE). */
+export interface PbWatchCreateRequest {
+  readonly key: Buffer;
+  readonly range_end: Buffer;
+  readonly start_revision: Int64;
+  readonly progress_notify: boolean;
+  readonly filters: readonly number[];
+  readonly prev_kv: boolean;
+  readonly watch_id: Int64;
+  readonly fragment: boolean;
+}
+
+/** PbWatchRequest: `request_union` names the present field; a request with none is ignored, as etcd does. */
+export interface PbWatchRequest {
+  readonly request_union?: "create_request" | "cancel_request" | "progress_request";
+  readonly create_request?: PbWatchCreateRequest | null;
+  readonly cancel_request?: { readonly watch_id: Int64 } | null;
+  readonly progress_request?: object | null;
+}
+
+export interface PbLeaseGrantRequest {
+  readonly TTL: Int64;
+  readonly ID: Int64;
+}
+
+/** PbLeaseIdRequest is LeaseRevokeRequest and LeaseKeepAliveRequest. */
+export interface PbLeaseIdRequest {
+  readonly ID: Int64;
+}
+
+export interface PbLeaseTimeToLiveRequest {
+  readonly ID: Int64;
+  readonly keys: boolean;
+}
+
+export interface PbLockRequest {
+  readonly name: Buffer;
+  readonly lease: Int64;
+}
+
+export interface PbUnlockRequest {
+  readonly key: Buffer;
+}
+
+/** PbLeaderKeyIn is a decoded v3electionpb.LeaderKey. */
+export interface PbLeaderKeyIn {
+  readonly name: Buffer;
+  readonly key: Buffer;
+  readonly rev: Int64;
+  readonly lease: Int64;
+}
+
+export interface PbCampaignRequest {
+  readonly name: Buffer;
+  readonly lease: Int64;
+  readonly value: Buffer;
+}
+
+/** PbLeaderRequest is LeaderRequest (Leader and Observe). */
+export interface PbLeaderRequest {
+  readonly name: Buffer;
+}
+
+/** PbProclaimRequest: an absent `leader` decodes as null. */
+export interface PbProclaimRequest {
+  readonly leader: PbLeaderKeyIn | null;
+  readonly value: Buffer;
+}
+
+export interface PbResignRequest {
+  readonly leader: PbLeaderKeyIn | null;
 }
 
 // ---- responses, as handed to the encoder ------------------------------------
@@ -168,4 +241,74 @@ export interface PbMember {
 export interface PbMemberListResponse {
   readonly header: PbResponseHeader;
   readonly members: readonly PbMember[];
+}
+
+export interface PbEvent {
+  readonly type: number;
+  readonly kv: PbKeyValue;
+  readonly prev_kv?: PbKeyValue;
+}
+
+export interface PbWatchResponse {
+  readonly header: PbResponseHeader;
+  readonly watch_id: number;
+  readonly created: boolean;
+  readonly canceled: boolean;
+  readonly compact_revision: number;
+  readonly cancel_reason: string;
+  readonly fragment: boolean;
+  readonly events: readonly PbEvent[];
+}
+
+export interface PbLeaseGrantResponse {
+  readonly header: PbResponseHeader;
+  readonly ID: number;
+  readonly TTL: number;
+  readonly error: string;
+}
+
+/** PbHeaderResponse is every response made of a header alone (LeaseRevoke, Unlock, Proclaim, Resign). */
+export interface PbHeaderResponse {
+  readonly header: PbResponseHeader;
+}
+
+export interface PbLeaseKeepAliveResponse {
+  readonly header: PbResponseHeader;
+  readonly ID: number;
+  readonly TTL: number;
+}
+
+export interface PbLeaseTimeToLiveResponse {
+  readonly header: PbResponseHeader;
+  readonly ID: number;
+  readonly TTL: number;
+  readonly grantedTTL: number;
+  readonly keys: readonly Buffer[];
+}
+
+export interface PbLeaseLeasesResponse {
+  readonly header: PbResponseHeader;
+  readonly leases: readonly { readonly ID: number }[];
+}
+
+export interface PbLockResponse {
+  readonly header: PbResponseHeader;
+  readonly key: Buffer;
+}
+
+export interface PbLeaderKeyOut {
+  readonly name: Buffer;
+  readonly key: Buffer;
+  readonly rev: number;
+  readonly lease: number;
+}
+
+export interface PbCampaignResponse {
+  readonly header: PbResponseHeader;
+  readonly leader: PbLeaderKeyOut;
+}
+
+export interface PbLeaderResponse {
+  readonly header: PbResponseHeader;
+  readonly kv: PbKeyValue;
 }
