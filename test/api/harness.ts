@@ -59,7 +59,7 @@ export class RawClient {
   }
 
   /** call makes one unary call and resolves to the decoded response (int64 as strings, bytes as Buffers). */
-  call<Res>(service: EtcdServiceName, method: string, request: object): Promise<Res> {
+  call<Res>(service: EtcdServiceName, method: string, request: object, options: grpc.CallOptions = {}): Promise<Res> {
     const definition = etcdService(service)[method];
     if (definition === undefined) throw new Error(`no method ${service}/${method}`);
     return new Promise<Res>((resolve, reject) => {
@@ -68,6 +68,7 @@ export class RawClient {
         (value: object) => definition.requestSerialize(value),
         (bytes: Buffer) => definition.responseDeserialize(bytes) as Res,
         request,
+        options,
         (error, value) => {
           if (error !== null) reject(error);
           else if (value === undefined) reject(new Error("no response"));
