@@ -1,16 +1,28 @@
 /**
  * Test harness for the JSON gateway: the member's HTTP server (`startHttp`,
  * so /health and /metrics are served beside the gateway) over the
- * {@link EventsTestBackend} on 127.0.0.1 and a random port in [20000, 32000),
+ * API's events test twin on 127.0.0.1 and a random port in [20000, 32000),
  * and small HTTP clients: one for unary calls, one that reads a streaming
  * response line by line as it arrives.
  */
 import { request } from "node:http";
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { startHttp } from "../../src/api/http/http-server.js";
-import type { HttpServerOptions, MemberHttpServer } from "../../src/api/http/http-server.js";
+import type { HealthSource, HttpServerOptions, MemberHttpServer } from "../../src/api/http/http-server.js";
 import { ServerMetrics } from "../../src/server/metrics.js";
-import { EventsTestBackend } from "./events-backend.js";
+import { EventsTestBackend } from "../api/events-test-backend.js";
+import type { EventsTestOptions } from "../api/events-test-backend.js";
+
+/** HttpTestBackend is the API's events test twin, healthy, as the member's HTTP port needs it. */
+export class HttpTestBackend extends EventsTestBackend implements HealthSource {
+  constructor(options: EventsTestOptions = {}) {
+    super(options);
+  }
+
+  health(): Promise<{ ok: boolean; reason: string }> {
+    return Promise.resolve({ ok: true, reason: "" });
+  }
+}
 
 const portLow = 20_000;
 const portHigh = 32_000;
@@ -18,7 +30,7 @@ const bindAttemptsMax = 30;
 
 /** GatewayFixture is a running HTTP server with its test backend. */
 export interface GatewayFixture {
-  readonly backend: EventsTestBackend;
+  readonly backend: HttpTestBackend;
   readonly server: MemberHttpServer;
   readonly port: number;
   /** url is "http://127.0.0.1:PORT". */
@@ -27,7 +39,7 @@ export interface GatewayFixture {
 }
 
 /** startGateway starts a fresh member HTTP server on a random free port (retrying ports in use). */
-export async function startGateway(options: HttpServerOptions = {}, backend = new EventsTestBackend()): Promise<GatewayFixture> {
+export async function startGateway(options: HttpServerOptions = {}, backend = new HttpTestBackend()): Promise<GatewayFixture> {
   for (let attempt = 1; ; attempt++) {
     const port = portLow + Math.floor(Math.random() * (portHigh - portLow));
     let server: MemberHttpServer;
@@ -43,6 +55,7 @@ export async function startGateway(options: HttpServerOptions = {}, backend = ne
       new Promise((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        backend.close();
       });
     return { backend, server, port, url, close };
   }

@@ -6,24 +6,26 @@
  * - int64 as a JSON number or a decimal string; bytes as standard base64
  *   with padding; enums by name (`"CREATE"`) or number; bools as JSON bools.
  *
- * KV requests decode to the `Pb*` shapes of `../etcd/wire.ts` (what the
- * gRPC decoder produces), so the conversions and checks of the gRPC layer
- * apply to them unchanged. Watch and lease requests decode to the types the
- * backend takes. A malformed message throws a {@link GatewayDecodeError}
+ * Requests decode to the `Pb*` shapes of `../etcd/wire.ts` (what the gRPC
+ * decoder produces), so the conversions and checks of the gRPC layer apply
+ * to them unchanged. A malformed message throws a {@link GatewayDecodeError}
  * with Go's wording where it is known.
  */
-import { bytesIn, int64ToNumber } from "../etcd/convert.js";
 import type {
   Int64,
   PbCompactionRequest,
   PbCompare,
   PbDeleteRangeRequest,
+  PbLeaseGrantRequest,
+  PbLeaseIdRequest,
+  PbLeaseTimeToLiveRequest,
   PbPutRequest,
   PbRangeRequest,
   PbRequestOp,
   PbTxnRequest,
+  PbWatchCreateRequest,
+  PbWatchRequest,
 } from "../etcd/wire.js";
-import type { WatchCreateRequest } from "../../kv/index.js";
 import { GatewayDecodeError } from "./gateway-errors.js";
 
 type JsonObject = { readonly [key: string]: unknown };
@@ -268,53 +270,42 @@ export function compactionRequestFromJson(f: Fields): PbCompactionRequest {
   return { revision: f.int64("revision"), physical: f.bool("physical") };
 }
 
-// ---- leases ----------------------------------------------------------------------
+// ---- leases and watches ------------------------------------------------------------
 
-/** leaseGrantFromJson reads LeaseGrantRequest: `TTL` seconds and `ID` (0: the server picks). */
-export function leaseGrantFromJson(f: Fields): { readonly id: number; readonly ttl: number } {
-  return { id: int64ToNumber(f.int64("ID")), ttl: int64ToNumber(f.int64("TTL")) };
+export function leaseGrantRequestFromJson(f: Fields): PbLeaseGrantRequest {
+  return { TTL: f.int64("TTL"), ID: f.int64("ID") };
 }
 
-/** leaseIdFromJson reads the `ID` of LeaseRevokeRequest and LeaseKeepAliveRequest. */
-export function leaseIdFromJson(f: Fields): number {
-  return int64ToNumber(f.int64("ID"));
+/** leaseIdRequestFromJson reads LeaseRevokeRequest and LeaseKeepAliveRequest. */
+export function leaseIdRequestFromJson(f: Fields): PbLeaseIdRequest {
+  return { ID: f.int64("ID") };
 }
 
-/** leaseTimeToLiveFromJson reads LeaseTimeToLiveRequest. */
-export function leaseTimeToLiveFromJson(f: Fields): { readonly id: number; readonly keys: boolean } {
-  return { id: int64ToNumber(f.int64("ID")), keys: f.bool("keys") };
+export function leaseTimeToLiveRequestFromJson(f: Fields): PbLeaseTimeToLiveRequest {
+  return { ID: f.int64("ID"), keys: f.bool("keys") };
 }
 
-// ---- watch -----------------------------------------------------------------------
-
-/** WatchRequestJson is one WatchRequest of a watch stream; "none" is a request with no case set, which etcd ignores. */
-export type WatchRequestJson =
-  | { readonly kind: "create"; readonly request: WatchCreateRequest }
-  | { readonly kind: "cancel"; readonly watchId: number }
-  | { readonly kind: "progress" }
-  | { readonly kind: "none" };
-
-export function watchRequestFromJson(f: Fields): WatchRequestJson {
+/** watchRequestFromJson reads a WatchRequest; the first case present (in .proto order) is the oneof's. */
+export function watchRequestFromJson(f: Fields): PbWatchRequest {
   const create = f.message("create_request");
-  if (create !== undefined) return { kind: "create", request: watchCreateFromJson(create) };
+  if (create !== undefined) return { request_union: "create_request", create_request: watchCreateRequestFromJson(create) };
   const cancel = f.message("cancel_request");
-  if (cancel !== undefined) return { kind: "cancel", watchId: int64ToNumber(cancel.int64("watch_id")) };
-  if (f.message("progress_request") !== undefined) return { kind: "progress" };
-  return { kind: "none" };
+  if (cancel !== undefined) return { request_union: "cancel_request", cancel_request: { watch_id: cancel.int64("watch_id") } };
+  if (f.message("progress_request") !== undefined) return { request_union: "progress_request", progress_request: {} };
+  return {};
 }
 
-function watchCreateFromJson(f: Fields): WatchCreateRequest {
-  const filters = f
-    .list("filters", "etcdserverpb.WatchCreateRequest_FilterType")
-    .map((value) => decodeEnum(value ?? undefined, filterTypes, "etcdserverpb.WatchCreateRequest_FilterType"));
+function watchCreateRequestFromJson(f: Fields): PbWatchCreateRequest {
   return {
-    key: bytesIn(f.bytes("key")),
-    rangeEnd: bytesIn(f.bytes("range_end")),
-    startRevision: int64ToNumber(f.int64("start_revision")),
-    prevKv: f.bool("prev_kv"),
-    filters: { noPut: filters.includes(filterTypes.NOPUT), noDelete: filters.includes(filterTypes.NODELETE) },
-    progressNotify: f.bool("progress_notify"),
+    key: f.bytes("key"),
+    range_end: f.bytes("range_end"),
+    start_revision: f.int64("start_revision"),
+    progress_notify: f.bool("progress_notify"),
+    filters: f
+      .list("filters", "etcdserverpb.WatchCreateRequest_FilterType")
+      .map((value) => decodeEnum(value ?? undefined, filterTypes, "etcdserverpb.WatchCreateRequest_FilterType")),
+    prev_kv: f.bool("prev_kv"),
+    watch_id: f.int64("watch_id"),
     fragment: f.bool("fragment"),
-    watchId: int64ToNumber(f.int64("watch_id")),
   };
 }

@@ -9,15 +9,18 @@
  *   enum value, absent messages. A present message is written even when all
  *   its fields are zero (`"header":{}`).
  *
- * KV, status and member responses are encoded from the `Pb*` shapes that
- * `../etcd/convert.ts` builds for the gRPC layer, so both APIs answer from
- * one conversion; watch and lease answers from the backend's own types.
+ * Responses are encoded from the `Pb*` shapes that `../etcd/convert.ts` and
+ * `convert-events.ts` build for the gRPC layer, so both APIs answer from one
+ * conversion.
  */
-import { fullHeader, keyValueToPb } from "../etcd/convert.js";
-import type { HeaderInfo, LeaseGrantResult, LeaseKeepAliveResult, LeaseTimeToLiveResult } from "../etcd/backend.js";
 import type {
   PbDeleteRangeResponse,
+  PbEvent,
   PbKeyValue,
+  PbLeaseGrantResponse,
+  PbLeaseKeepAliveResponse,
+  PbLeaseLeasesResponse,
+  PbLeaseTimeToLiveResponse,
   PbMember,
   PbMemberListResponse,
   PbPutResponse,
@@ -26,8 +29,8 @@ import type {
   PbResponseOp,
   PbStatusResponse,
   PbTxnResponse,
+  PbWatchResponse,
 } from "../etcd/wire.js";
-import type { KvEvent, ResponseHeader, WatchResponse } from "../../kv/index.js";
 
 /** Json is a JSON value as the gateway writes it. */
 export type Json = string | number | boolean | readonly Json[] | JsonObject;
@@ -187,54 +190,46 @@ export function memberListResponseJson(r: PbMemberListResponse): JsonObject {
     .done();
 }
 
-// ---- leases ----------------------------------------------------------------------
+// ---- leases and watches ------------------------------------------------------------
 
-/** HeaderOf completes a store header into the full response header. */
-type HeaderOf = (header: ResponseHeader) => PbResponseHeader;
-
-export function leaseGrantResponseJson(r: LeaseGrantResult, header: HeaderOf): JsonObject {
+export function leaseGrantResponseJson(r: PbLeaseGrantResponse): JsonObject {
   return new MessageOut()
-    .message("header", headerJson(header({ revision: r.revision })))
-    .int64("ID", r.id)
-    .int64("TTL", r.ttl)
+    .message("header", headerJson(r.header))
+    .int64("ID", r.ID)
+    .int64("TTL", r.TTL)
+    .string("error", r.error)
     .done();
 }
 
-export function leaseKeepAliveResponseJson(r: LeaseKeepAliveResult, revision: number, header: HeaderOf): JsonObject {
-  return new MessageOut()
-    .message("header", headerJson(header({ revision })))
-    .int64("ID", r.id)
-    .int64("TTL", r.ttl)
-    .done();
+export function leaseKeepAliveResponseJson(r: PbLeaseKeepAliveResponse): JsonObject {
+  return new MessageOut().message("header", headerJson(r.header)).int64("ID", r.ID).int64("TTL", r.TTL).done();
 }
 
-export function leaseTimeToLiveResponseJson(r: LeaseTimeToLiveResult, revision: number, header: HeaderOf): JsonObject {
+export function leaseTimeToLiveResponseJson(r: PbLeaseTimeToLiveResponse): JsonObject {
   return new MessageOut()
-    .message("header", headerJson(header({ revision })))
-    .int64("ID", r.id)
-    .int64("TTL", r.ttl)
-    .int64("grantedTTL", r.grantedTtl)
+    .message("header", headerJson(r.header))
+    .int64("ID", r.ID)
+    .int64("TTL", r.TTL)
+    .int64("grantedTTL", r.grantedTTL)
     .list("keys", r.keys.map(base64Of))
     .done();
 }
 
-export function leaseLeasesResponseJson(ids: readonly number[], revision: number, header: HeaderOf): JsonObject {
+export function leaseLeasesResponseJson(r: PbLeaseLeasesResponse): JsonObject {
   return new MessageOut()
-    .message("header", headerJson(header({ revision })))
+    .message("header", headerJson(r.header))
     .list(
       "leases",
-      ids.map((id) => new MessageOut().int64("ID", id).done()),
+      r.leases.map((lease) => new MessageOut().int64("ID", lease.ID).done()),
     )
     .done();
 }
 
-// ---- watch -----------------------------------------------------------------------
-
-function eventJson(event: KvEvent): JsonObject {
+function eventJson(event: PbEvent): JsonObject {
   return new MessageOut()
     .enumName("type", event.type, eventTypeNames)
-    .message("kv", keyValueJson(keyValueToPb(event.kv)))
-    .message("prev_kv", event.prevKv === undefined ? undefined : keyValueJson(keyValueToPb(event.prevKv)))
+    .message("kv", keyValueJson(event.kv))
+    .message("prev_kv", event.prev_kv === undefined ? undefined : keyValueJson(event.prev_kv))
     .done();
 }
 
@@ -243,15 +238,15 @@ function eventJson(event: KvEvent): JsonObject {
  * cancel carries no header revision, as etcd's (its watchable store sends it
  * with revision 0).
  */
-export function watchResponseJson(r: WatchResponse, info: HeaderInfo): JsonObject {
-  const compacted = (r.compactRevision ?? 0) > 0;
+export function watchResponseJson(r: PbWatchResponse): JsonObject {
+  const header = r.compact_revision > 0 ? { ...r.header, revision: 0 } : r.header;
   return new MessageOut()
-    .message("header", headerJson(fullHeader(info)({ revision: compacted ? 0 : r.header.revision })))
-    .int64("watch_id", r.watchId)
+    .message("header", headerJson(header))
+    .int64("watch_id", r.watch_id)
     .bool("created", r.created)
     .bool("canceled", r.canceled)
-    .int64("compact_revision", r.compactRevision)
-    .string("cancel_reason", r.cancelReason)
+    .int64("compact_revision", r.compact_revision)
+    .string("cancel_reason", r.cancel_reason)
     .bool("fragment", r.fragment)
     .list("events", r.events.map(eventJson))
     .done();

@@ -30,6 +30,7 @@ import { performance } from "node:perf_hooks";
 import { status as GrpcCode } from "@grpc/grpc-js";
 import { requestBytesMaxDefault, txnOpsMaxDefault } from "../../kv/index.js";
 import type { KvRequest, WatchSink, WatchStream } from "../../kv/index.js";
+import { hasEvents } from "../etcd/backend.js";
 import type { EtcdBackend, EventsBackend } from "../etcd/backend.js";
 import { checkRequest } from "../etcd/checks.js";
 import type { RequestLimits } from "../etcd/checks.js";
@@ -38,6 +39,7 @@ import {
   deleteRangeFromPb,
   deleteRangeResponseToPb,
   fullHeader,
+  int64ToNumber,
   memberListToPb,
   putFromPb,
   putResponseToPb,
@@ -47,24 +49,25 @@ import {
   txnFromPb,
   txnResponseToPb,
 } from "../etcd/convert.js";
+import { leaseTimeToLiveToPb, watchCreateFromPb, watchResponseToPb } from "../etcd/convert-events.js";
 import { ApiError, GrpcStatusError, toGrpcFailure } from "../etcd/errors.js";
 import type { GrpcFailure } from "../etcd/errors.js";
 import type { RequestObserver } from "../etcd/observer.js";
 import type { ApiLogger } from "../etcd/server.js";
+import type { PbResponseHeader, PbWatchRequest } from "../etcd/wire.js";
 import {
   Fields,
   compactionRequestFromJson,
   deleteRangeRequestFromJson,
-  leaseGrantFromJson,
-  leaseIdFromJson,
-  leaseTimeToLiveFromJson,
+  leaseGrantRequestFromJson,
+  leaseIdRequestFromJson,
+  leaseTimeToLiveRequestFromJson,
   parseJson,
   putRequestFromJson,
   rangeRequestFromJson,
   txnRequestFromJson,
   watchRequestFromJson,
 } from "./gateway-decode.js";
-import type { WatchRequestJson } from "./gateway-decode.js";
 import {
   deleteRangeResponseJson,
   headerOnlyJson,
@@ -169,10 +172,6 @@ type Route = UnaryRoute | StreamRoute;
 /** OpenStream is a streaming call in progress; `close` ends it from the server side. */
 interface OpenStream {
   close(failure: GrpcFailure): void;
-}
-
-function hasEvents(backend: EtcdBackend | EventsBackend): backend is EventsBackend {
-  return "openWatchStream" in backend && "leaseGrant" in backend;
 }
 
 const consoleLogger: ApiLogger = {
@@ -368,9 +367,9 @@ class GatewayCore {
     throw new GrpcStatusError(GrpcCode.UNIMPLEMENTED, `synod: ${what} is not implemented yet`);
   }
 
-  /** revision is the member's current store revision, for lease answers whose result carries none. */
-  private async revision(): Promise<number> {
-    return (await this.backend.status()).revision;
+  /** currentHeader is the header of answers that carry no revision of their own: the member's applied revision. */
+  private currentHeader(backend: EventsBackend): PbResponseHeader {
+    return this.header()({ revision: backend.revision?.() ?? 0 });
   }
 
   private buildRoutes(): ReadonlyMap<string, Route> {
@@ -379,17 +378,20 @@ class GatewayCore {
     const lease = "etcdserverpb.Lease";
     const unary = (service: string, method: string, run: UnaryRun): UnaryRoute => ({ kind: "unary", service, method, run });
     const leaseRevoke = unary(lease, "LeaseRevoke", async (f) => {
-      const result = await this.events("etcdserverpb.Lease/LeaseRevoke").leaseRevoke(leaseIdFromJson(f));
+      const p = leaseIdRequestFromJson(f);
+      const result = await this.events("etcdserverpb.Lease/LeaseRevoke").leaseRevoke(int64ToNumber(p.ID));
       return headerOnlyJson(this.header()({ revision: result.revision }));
     });
     const leaseTimeToLive = unary(lease, "LeaseTimeToLive", async (f) => {
-      const r = leaseTimeToLiveFromJson(f);
-      const result = await this.events("etcdserverpb.Lease/LeaseTimeToLive").leaseTimeToLive(r.id, r.keys);
-      return leaseTimeToLiveResponseJson(result, await this.revision(), this.header());
+      const p = leaseTimeToLiveRequestFromJson(f);
+      const events = this.events("etcdserverpb.Lease/LeaseTimeToLive");
+      const result = await events.leaseTimeToLive(int64ToNumber(p.ID), p.keys);
+      return leaseTimeToLiveResponseJson(leaseTimeToLiveToPb(result, this.currentHeader(events)));
     });
     const leaseLeases = unary(lease, "LeaseLeases", async () => {
-      const ids = await this.events("etcdserverpb.Lease/LeaseLeases").leaseLeases();
-      return leaseLeasesResponseJson(ids, await this.revision(), this.header());
+      const events = this.events("etcdserverpb.Lease/LeaseLeases");
+      const ids = await events.leaseLeases();
+      return leaseLeasesResponseJson({ header: this.currentHeader(events), leases: ids.map((ID) => ({ ID })) });
     });
     return new Map<string, Route>([
       ["kv/range", unary(kv, "Range", async (f) => {
@@ -422,8 +424,10 @@ class GatewayCore {
         return memberListResponseJson(memberListToPb(members, this.header()));
       })],
       ["lease/grant", unary(lease, "LeaseGrant", async (f) => {
-        const result = await this.events("etcdserverpb.Lease/LeaseGrant").leaseGrant(leaseGrantFromJson(f));
-        return leaseGrantResponseJson(result, this.header());
+        const p = leaseGrantRequestFromJson(f);
+        const granted = await this.events("etcdserverpb.Lease/LeaseGrant").leaseGrant({ id: int64ToNumber(p.ID), ttl: int64ToNumber(p.TTL) });
+        const header = this.header()({ revision: granted.revision });
+        return leaseGrantResponseJson({ header, ID: granted.id, TTL: granted.ttl, error: "" });
       })],
       ["lease/revoke", leaseRevoke],
       ["kv/lease/revoke", leaseRevoke],
@@ -478,7 +482,7 @@ class GatewayCore {
     const sink: WatchSink = {
       send: (response) => {
         if (ended) return true;
-        const written = res.write(`${JSON.stringify({ result: watchResponseJson(response, backend.header()) })}\n`);
+        const written = res.write(`${JSON.stringify({ result: watchResponseJson(watchResponseToPb(response, backend.header())) })}\n`);
         if (!written && !waitingDrain) {
           waitingDrain = true;
           res.once("drain", () => {
@@ -515,7 +519,7 @@ class GatewayCore {
     };
     res.once("close", () => end(undefined, false));
     const onValue = (text: string): boolean => {
-      let request: WatchRequestJson;
+      let request: PbWatchRequest;
       try {
         request = watchRequestFromJson(Fields.of(parseJson(text)));
       } catch (error) {
@@ -523,17 +527,17 @@ class GatewayCore {
         return false;
       }
       if (!start() || stream === undefined) return false;
-      switch (request.kind) {
-        case "create":
-          stream.createWatch(request.request);
+      switch (request.request_union) {
+        case "create_request":
+          if (request.create_request) stream.createWatch(watchCreateFromPb(request.create_request));
           break;
-        case "cancel":
-          stream.cancel(request.watchId);
+        case "cancel_request":
+          if (request.cancel_request) stream.cancel(int64ToNumber(request.cancel_request.watch_id));
           break;
-        case "progress":
+        case "progress_request":
           stream.requestProgress();
           break;
-        case "none":
+        case undefined:
           break;
       }
       return true;
@@ -600,8 +604,8 @@ class GatewayCore {
     const keepAlive = async (id: number): Promise<void> => {
       try {
         const result = await backend.leaseKeepAlive(id);
-        const revision = await this.revision();
-        if (!ended) res.write(`${JSON.stringify({ result: leaseKeepAliveResponseJson(result, revision, this.header()) })}\n`);
+        const response = leaseKeepAliveResponseJson({ header: this.currentHeader(backend), ID: result.id, TTL: result.ttl });
+        if (!ended) res.write(`${JSON.stringify({ result: response })}\n`);
       } catch (error) {
         end(this.failureOf("etcdserverpb.Lease/LeaseKeepAlive", error));
       }
@@ -611,7 +615,7 @@ class GatewayCore {
         if (ended) return false;
         let id: number;
         try {
-          id = leaseIdFromJson(Fields.of(parseJson(text)));
+          id = int64ToNumber(leaseIdRequestFromJson(Fields.of(parseJson(text))).ID);
         } catch (error) {
           if (!started) end(this.decodeFailure(error));
           return false;
