@@ -19,6 +19,7 @@ function ready(entries: Entry[], messages: PaxosMessage[] = [], promised = 0): R
     entries,
     snapshot: null,
     messages,
+    messagesBeforePersist: [],
     committedEntries: [],
     readStates: [],
     droppedReads: [],

@@ -7,7 +7,7 @@
  *
  *   1. feed inputs: `step(msg)`, `tick()`, `propose(...)`, `readIndex(...)`;
  *   2. `ready()` returns what must happen now;
- *   3. the driver, IN THIS ORDER:
+ *   3. the driver (which may first send `messagesBeforePersist`, at once), IN THIS ORDER:
  *        a. durably persists `snapshot`, then `entries`, then `hardState`
  *           (fsync before continuing);
  *        b. sends `messages` (they may acknowledge what step a made durable,
@@ -129,6 +129,13 @@ export interface Ready<M extends Envelope, H> {
   readonly snapshot: Snapshot | null;
   /** Messages to send, only after everything above is durable. */
   readonly messages: readonly M[];
+  /**
+   * Messages the driver may send at once, before persisting this Ready: a
+   * leader's replication traffic, which acknowledges nothing (a leader counts
+   * its own copy of an entry only once it is durable, thesis §10.2.1), so its
+   * disk write overlaps its followers'.
+   */
+  readonly messagesBeforePersist: readonly M[];
   /** Committed entries to apply, in order. */
   readonly committedEntries: readonly Entry[];
   /** Linearizable reads that became safe. */

@@ -194,6 +194,8 @@ export class Replica<M extends Envelope, H> {
 
   private async handleReady(ready: Ready<M, H>): Promise<void> {
     const started = performance.now();
+    // A leader's replication traffic leaves first, so followers write while we do.
+    for (const message of ready.messagesBeforePersist) this.peers.send(message);
     // Enqueued in the same turn: one durable commit for all three.
     const persisted = this.log.persist({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
     const restored = ready.snapshot === null ? Promise.resolve() : this.stateMachine.restore(ready.snapshot);

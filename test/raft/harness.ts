@@ -100,7 +100,7 @@ export class Cluster {
         const first = rd.entries[0];
         if (first !== undefined) disk.entries = [...disk.entries.filter((e) => e.index < first.index), ...rd.entries];
         if (rd.hardState !== null) disk.hardState = rd.hardState;
-        this.inbox.push(...rd.messages);
+        this.inbox.push(...rd.messagesBeforePersist, ...rd.messages);
         this.applied.get(id)?.push(...rd.committedEntries);
         this.reads.get(id)?.push(...rd.readStates);
         this.dropped.get(id)?.push(...rd.droppedReads);

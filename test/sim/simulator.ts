@@ -672,6 +672,8 @@ export class Simulation<M extends Envelope, H> {
     const latencyMax = node.id === this.mix.slowDiskNode ? this.mix.slowDiskMsMax : this.mix.diskLatencyMsMax;
     const latency = latencyMax === 0 ? 0 : this.disk.nextInt(latencyMax + 1);
     node.persisting = ready;
+    // The engine's replication traffic may leave before the disk write: it acknowledges nothing.
+    for (const msg of ready.messagesBeforePersist) this.send(node, msg);
     if (latency === 0) this.completeReady(node, ready);
     else this.queue.push(this.now + latency, { k: "persisted", node, inc: node.incarnation });
   }
@@ -1444,9 +1446,26 @@ export class Simulation<M extends Envelope, H> {
     if (node === undefined || !node.decommissionPending) return;
     node.decommissionPending = false;
     if (isMember(this.committedMembership, id)) return;
+    // A configuration still in flight that names the node (a re-add not yet
+    // committed) needs it running, as an operator adding it would keep it up.
+    if (this.inFlightConfigNames(id)) {
+      node.decommissionPending = true;
+      this.queue.push(this.now + 3 * this.mix.params.electionTimeoutTicks * tickMs, { k: "decommission", node: id });
+      return;
+    }
     this.trace.record(TraceKind.decommission, id);
     this.crashNode(node);
     node.decommissioned = true;
+  }
+
+  /** inFlightConfigNames says whether a running leader's latest configuration (a change it proposed) has `id` as a member. */
+  private inFlightConfigNames(id: number): boolean {
+    for (const node of this.nodes) {
+      if (node?.engine === null || node === undefined || node.id === id) continue;
+      const status = node.engine.status();
+      if (status.role === "leader" && isMember(status.membership, id)) return true;
+    }
+    return false;
   }
 
   // ------------------------------------------------------------------ phases

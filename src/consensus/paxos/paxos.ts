@@ -303,6 +303,8 @@ export class PaxosEngine implements Engine<PaxosMessage, PaxosHardState> {
       entries,
       snapshot,
       messages: this.outbox,
+      // Every message waits for persistence: accepts and promises acknowledge, and the leader counts its own accept at once.
+      messagesBeforePersist: [],
       committedEntries: this.learner.takeCommitted(),
       readStates: this.readStates,
       droppedReads: this.droppedReads,

@@ -94,6 +94,8 @@ export class RaftEngine implements Engine<RaftMessage, RaftHardState> {
   private readContextNext = 1;
 
   private messages: RaftMessage[] = [];
+  /** A leader's appends, heartbeats, snapshots and TimeoutNow: they acknowledge nothing. */
+  private messagesBeforePersist: RaftMessage[] = [];
   private readStates: ReadState[] = [];
   private droppedReads: number[] = [];
   private persistedHardState: RaftHardState;
@@ -264,6 +266,7 @@ export class RaftEngine implements Engine<RaftMessage, RaftHardState> {
     return (
       this.appendPending ||
       this.messages.length > 0 ||
+      this.messagesBeforePersist.length > 0 ||
       this.readStates.length > 0 ||
       this.droppedReads.length > 0 ||
       this.log.pendingSnapshot !== null ||
@@ -288,12 +291,14 @@ export class RaftEngine implements Engine<RaftMessage, RaftHardState> {
       entries,
       snapshot,
       messages: this.messages,
+      messagesBeforePersist: this.messagesBeforePersist,
       committedEntries,
       readStates: this.readStates,
       droppedReads: this.droppedReads,
     };
     if (hardState !== null) this.persistedHardState = hardState;
     this.messages = [];
+    this.messagesBeforePersist = [];
     this.readStates = [];
     this.droppedReads = [];
     return ready;
@@ -303,6 +308,7 @@ export class RaftEngine implements Engine<RaftMessage, RaftHardState> {
     const last = ready.entries[ready.entries.length - 1];
     if (ready.snapshot !== null) this.log.persistedTo(ready.snapshot.meta.index, ready.snapshot.meta.term);
     if (last !== undefined) this.log.persistedTo(last.index, last.term);
+    if (this.role === "leader") this.leaderPersisted();
     if (ready.snapshot !== null) this.log.appliedTo(ready.snapshot.meta.index);
     const applied = ready.committedEntries[ready.committedEntries.length - 1];
     if (applied !== undefined) this.log.appliedTo(applied.index);
@@ -572,7 +578,8 @@ export class RaftEngine implements Engine<RaftMessage, RaftHardState> {
     if (this.progress.has(id)) return;
     const pr = new Progress((this.log.lastIndex() + 1) as LogIndex, this.config);
     if (id === this.config.id) {
-      pr.match = this.log.lastIndex();
+      // Only what is durable here counts toward commitment.
+      pr.match = this.log.persisted();
       pr.recentActive = true;
     }
     this.progress.set(id, pr);
@@ -588,13 +595,18 @@ export class RaftEngine implements Engine<RaftMessage, RaftHardState> {
         this.recordConfigEntry(entry);
       }
     }
-    const self = this.progress.get(this.config.id);
-    if (self !== undefined) self.maybeUpdate(this.log.lastIndex());
-    // A single-voter group commits at once.
-    this.maybeCommit();
+    // The leader's own copy counts toward commitment once durable (advance).
     // Replication waits for the next ready(): every proposal of this turn then
     // travels in one append per follower instead of one append each.
     this.appendPending = true;
+  }
+
+  /** leaderPersisted counts the leader's own durable log toward commitment. */
+  private leaderPersisted(): void {
+    const self = this.progress.get(this.config.id);
+    if (self === undefined || !self.maybeUpdate(this.log.persisted())) return;
+    // Followers learn a commit index that moved through the next append.
+    if (this.maybeCommit()) this.appendPending = true;
   }
 
   private broadcastAppend(): void {
@@ -918,6 +930,12 @@ export class RaftEngine implements Engine<RaftMessage, RaftHardState> {
   // ---------------------------------------------------------------- sending
 
   private send(body: Outgoing): void {
-    this.messages.push({ ...body, groupId: this.config.groupId, from: this.config.id, term: this.term });
+    const message: RaftMessage = { ...body, groupId: this.config.groupId, from: this.config.id, term: this.term };
+    // A leader's term and vote are durable before it is elected (its vote
+    // requests left after persisting them), and its replication traffic
+    // acknowledges nothing: it may leave before this Ready is persisted.
+    const replication = body.type === "append" || body.type === "heartbeat" || body.type === "snapshot" || body.type === "timeoutNow";
+    if (this.role === "leader" && replication) this.messagesBeforePersist.push(message);
+    else this.messages.push(message);
   }
 }
