@@ -1,6 +1,7 @@
-import type { Server } from "node:http";
 import { EtcdApiServer, grpcCodeName } from "../api/etcd/index.js";
+import type { RequestEvent } from "../api/etcd/index.js";
 import { startHttp } from "../api/http/http-server.js";
+import type { MemberHttpServer } from "../api/http/http-server.js";
 import { SynodBackend } from "../api/etcd/synod-backend.js";
 import type { ServerConfig } from "../server/config.js";
 import { SynodServer } from "../server/synod-server.js";
@@ -24,24 +25,21 @@ export async function serve(config: ServerConfig): Promise<number> {
   }
   await server.start();
   const backend = new SynodBackend(server);
+  const limits = { requestBytesMax: config.requestBytesMax, txnOpsMax: config.txnOpsMax };
+  const observer = {
+    requestDone: (e: RequestEvent): void => {
+      server.metrics.grpcRequests.inc({ grpc_service: e.service, grpc_method: e.method, grpc_code: grpcCodeName(e.code) });
+      server.metrics.grpcDuration.observe({ grpc_service: e.service, grpc_method: e.method }, e.durationMs / 1000);
+    },
+  };
   const apis: EtcdApiServer[] = [];
   for (const listen of config.listenClientUrls) {
-    const api = new EtcdApiServer({
-      backend,
-      requestBytesMax: config.requestBytesMax,
-      txnOpsMax: config.txnOpsMax,
-      observer: {
-        requestDone: (e) => {
-          server.metrics.grpcRequests.inc({ grpc_service: e.service, grpc_method: e.method, grpc_code: grpcCodeName(e.code) });
-          server.metrics.grpcDuration.observe({ grpc_service: e.service, grpc_method: e.method }, e.durationMs / 1000);
-        },
-      },
-    });
+    const api = new EtcdApiServer({ backend, ...limits, observer });
     await api.start(listen);
     apis.push(api);
   }
-  const http: Server[] = [];
-  for (const listen of config.listenMetricsUrls) http.push(await startHttp(listen, backend, server.metrics));
+  const http: MemberHttpServer[] = [];
+  for (const listen of config.listenMetricsUrls) http.push(await startHttp(listen, backend, server.metrics, { gateway: { ...limits, observer } }));
   log(`member ${config.name} (${server.self.id.toString(16)}) serving clients on ${config.advertiseClientUrls.join(",")}`);
 
   return new Promise<number>((resolve) => {

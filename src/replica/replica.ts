@@ -174,7 +174,7 @@ export class Replica<M extends Envelope, H> {
     if (this.running || this.stopped) return;
     this.running = true;
     try {
-      while (!this.stopped && this.engine.hasReady()) {
+      if (!this.stopped && this.engine.hasReady()) {
         const ready = this.engine.ready();
         await this.handleReady(ready);
         this.engine.advance(ready);
@@ -190,6 +190,9 @@ export class Replica<M extends Envelope, H> {
       this.running = false;
     }
     await this.maybeCompact();
+    // The next Ready waits for the event loop to take in what arrived during
+    // this one's disk write (proposals, acknowledgements), so it carries them all.
+    if (!this.stopped && this.engine.hasReady()) this.schedule();
   }
 
   private async handleReady(ready: Ready<M, H>): Promise<void> {

@@ -94,6 +94,11 @@ export class SynodBackend implements EventsBackend {
     return mapErrors(this.server.leaseLeases());
   }
 
+  /** revision is the applied store revision, for headers of responses that carry no revision of their own. */
+  revision(): number {
+    return this.server.revision();
+  }
+
   header(): HeaderInfo {
     return { clusterId: this.server.clusterId, memberId: this.server.self.id, raftTerm: this.server.raftTerm() };
   }
