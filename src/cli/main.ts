@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { fileURLToPath } from "node:url";
+import { addBenchCommand } from "../../bench/command.js";
 import { ConfigError } from "../server/config.js";
 import { runDev } from "./dev.js";
 import { serve } from "./serve.js";
@@ -28,6 +29,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       // Children run this same file, compiled or under tsx (execArgv carries the loader).
       exitCode = await runDev({ dataDir: flags.dataDir, consensus: flags.consensus, basePort: Number(flags.basePort) }, fileURLToPath(import.meta.url));
     });
+
+  addBenchCommand(program);
 
   try {
     await program.parseAsync([...argv], { from: "user" });
