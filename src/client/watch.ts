@@ -58,6 +58,8 @@ export class Watcher implements AsyncIterable<WatchEvent> {
   private stream: grpc.ClientDuplexStream<object, DecodedWatchResponse> | undefined;
   private closed = false;
   private reconnects = 0;
+  /** failedStarts counts reconnects since a stream last got its watch created (it sets the pause before the next). */
+  private failedStarts = 0;
 
   constructor(
     private readonly connection: Connection,
@@ -127,6 +129,7 @@ export class Watcher implements AsyncIterable<WatchEvent> {
       return;
     }
     if (response.created) {
+      this.failedStarts = 0;
       if (this.nextRevision === 0) this.nextRevision = headerRevision + 1;
       return;
     }
@@ -154,7 +157,8 @@ export class Watcher implements AsyncIterable<WatchEvent> {
     }
     if (error?.unavailable === true) this.connection.rotate();
     this.reconnects++;
-    await sleep(Math.min(this.connection.retryPauseMs * this.reconnects, reconnectPauseMsMax));
+    this.failedStarts++;
+    await sleep(Math.min(this.connection.retryPauseMs * this.failedStarts, reconnectPauseMsMax));
     this.connect();
   }
 

@@ -11,7 +11,7 @@
  */
 import { performance } from "node:perf_hooks";
 import * as grpc from "@grpc/grpc-js";
-import type { KeyValue, KvRequest, ResponseHeader } from "../../kv/index.js";
+import type { KeyValue, KvRequest, ResponseHeader, WatchStream } from "../../kv/index.js";
 import type { EventsBackend } from "./backend.js";
 import { endCall, isClientCancel, whenDrained } from "./calls.js";
 import type { CallKit } from "./calls.js";
@@ -75,9 +75,18 @@ export function watchHandlers(env: EventServicesEnv): Handlers {
     const startedMs = performance.now();
     const scope = kit.open(call);
     let closed = false;
-    const stream = backend.openWatchStream({
-      send: (response) => (closed ? true : call.write(watchResponseToPb(response, backend.header()))),
-    });
+    let stream: WatchStream;
+    try {
+      stream = backend.openWatchStream({
+        send: (response) => (closed ? true : call.write(watchResponseToPb(response, backend.header()))),
+      });
+    } catch (error) {
+      scope.release();
+      const failure = kit.failure(service, "Watch", error);
+      endCall(call, failure);
+      kit.report(service, "Watch", failure.code, startedMs);
+      return;
+    }
     const finish = (failure: GrpcFailure | undefined, code: grpc.status): void => {
       if (closed) return;
       closed = true;
@@ -113,7 +122,7 @@ export function watchHandlers(env: EventServicesEnv): Handlers {
 }
 
 /** watchRequest applies one WatchRequest; a request with no operation set is ignored, as etcd does. */
-function watchRequest(stream: ReturnType<EventsBackend["openWatchStream"]>, request: PbWatchRequest): void {
+function watchRequest(stream: WatchStream, request: PbWatchRequest): void {
   switch (request.request_union) {
     case "create_request":
       if (request.create_request) stream.createWatch(watchCreateFromPb(request.create_request));
