@@ -40,6 +40,8 @@ interface ReadRound {
   readonly requestId: number;
   readonly waiters: Waiter[];
   readonly deadline: number;
+  /** The leader the round was asked of: if another takes over, the answer may never come. */
+  readonly leader: number;
 }
 
 /**
@@ -157,6 +159,11 @@ export class Replica<M extends Envelope, H> {
       this.readRound = undefined;
       for (const w of round.waiters) w.reject(new ReplicaError("timeout", "etcdserver: request timed out"));
       this.maybeStartReadRound();
+    } else if (round !== undefined && this.engine.status().leader !== round.leader) {
+      // The leader asked is gone: its answer may never come, and a read has no effect, so ask again.
+      this.readRound = undefined;
+      for (const w of round.waiters) w.reject(new ReplicaError("leaderChanged", "etcdserver: leader changed"));
+      this.maybeStartReadRound();
     }
     this.schedule();
   }
@@ -239,7 +246,7 @@ export class Replica<M extends Envelope, H> {
       for (const w of waiters) w.reject(error);
       return;
     }
-    this.readRound = { requestId, waiters, deadline: Date.now() + this.options.readTimeoutMs };
+    this.readRound = { requestId, waiters, deadline: Date.now() + this.options.readTimeoutMs, leader: this.engine.status().leader };
     this.schedule();
   }
 

@@ -37,6 +37,8 @@ test("SIGTERM stops a member cleanly; it restarts on its data and catches up", a
   assert.equal(etcdctl(ep, ["put", "survive", "1"]).stdout, "OK\n");
   await cluster.kill(2, "SIGTERM");
   assert.match(cluster.member(2).output, /received SIGTERM, stopping/);
+  // If it led, the other two elect a new leader first.
+  await cluster.waitHealthy([0, 1]);
   assert.equal(etcdctl(ep.slice(0, 2), ["put", "while-down", "2"]).stdout, "OK\n");
   cluster.spawn(2);
   await cluster.waitHealthy([2]);
