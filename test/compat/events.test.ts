@@ -106,7 +106,7 @@ test("etcdctl elect: a campaigner wins, an observer sees the leader", async () =
   campaigner.kill("SIGTERM");
 });
 
-test("the etcd3 npm client: Watcher, Lease with keep-alive, Election", async () => {
+test("the etcd3 npm client: Watcher, Lease with keep-alive, Lock, Election", async () => {
   const client = new Etcd3({ hosts: ep.map((e) => `http://${e}`), faultHandling: { global: noop, host: () => noop } });
   try {
     const watcher = await client.watch().prefix("n/").create();
@@ -125,6 +125,15 @@ test("the etcd3 npm client: Watcher, Lease with keep-alive, Election", async () 
     assert.equal(await client.get("n/leased").string(), "v");
     await lease.revoke();
     assert.equal(await client.get("n/leased").string(), null);
+
+    // etcd3's Lock is try-once: a second acquire fails while the first holds it.
+    const first = client.lock("npm-lock");
+    await first.acquire();
+    await assert.rejects(client.lock("npm-lock").acquire());
+    await first.release();
+    const second = client.lock("npm-lock");
+    await second.acquire();
+    await second.release();
 
     const election = client.election("npm-election");
     const campaign = election.campaign("candidate-1");
