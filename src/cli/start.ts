@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { ConfigError, defaultServerConfig, parseInitialCluster, parseUrlList, splitList } from "../server/config.js";
+import { ConfigError, defaultServerConfig, parseAutoCompaction, parseInitialCluster, parseUrlList, splitList } from "../server/config.js";
 import type { ServerConfig } from "../server/config.js";
 
 /** StartFlags are `synod start`'s flags, named as etcd names them. */
@@ -20,6 +20,8 @@ export interface StartFlags {
   maxRequestBytes: string;
   maxTxnOps: string;
   snapshotCount: string;
+  autoCompactionMode: string;
+  autoCompactionRetention: string;
 }
 
 /** addStartFlags declares the flags on a command. */
@@ -40,7 +42,9 @@ export function addStartFlags(command: Command): Command {
     .option("--election-timeout <ms>", "election timeout, in milliseconds", String(defaultServerConfig.tickMs * defaultServerConfig.electionTimeoutTicks))
     .option("--max-request-bytes <n>", "largest client request", String(defaultServerConfig.requestBytesMax))
     .option("--max-txn-ops <n>", "most operations in one txn", String(defaultServerConfig.txnOpsMax))
-    .option("--snapshot-count <n>", "applied entries between snapshots", String(defaultServerConfig.snapshotEntries));
+    .option("--snapshot-count <n>", "applied entries between snapshots", String(defaultServerConfig.snapshotEntries))
+    .option("--auto-compaction-mode <mode>", "periodic or revision", defaultServerConfig.autoCompactionMode)
+    .option("--auto-compaction-retention <value>", "periodic: a duration (30m, 1h) or hours; revision: a count; 0 turns it off", defaultServerConfig.autoCompactionRetention);
 }
 
 function positiveInt(value: string, flag: string): number {
@@ -84,5 +88,6 @@ export function configFromFlags(flags: StartFlags): ServerConfig {
     requestBytesMax: positiveInt(flags.maxRequestBytes, "--max-request-bytes"),
     txnOpsMax: positiveInt(flags.maxTxnOps, "--max-txn-ops"),
     snapshotEntries: positiveInt(flags.snapshotCount, "--snapshot-count"),
+    autoCompaction: parseAutoCompaction(flags.autoCompactionMode, flags.autoCompactionRetention),
   };
 }

@@ -34,6 +34,33 @@ export interface ServerConfig {
   readonly requestBytesMax: number;
   readonly txnOpsMax: number;
   readonly snapshotEntries: number;
+  /** autoCompaction: none, or etcd's periodic (keep `retentionMs` of history) or revision (keep `retention` revisions). */
+  readonly autoCompaction: AutoCompaction;
+}
+
+/** AutoCompaction is `--auto-compaction-mode` with its `--auto-compaction-retention`. */
+export type AutoCompaction =
+  | { readonly mode: "none" }
+  | { readonly mode: "periodic"; readonly retentionMs: number }
+  | { readonly mode: "revision"; readonly retention: number };
+
+/**
+ * parseAutoCompaction reads etcd's flags: periodic retention is a duration
+ * ("30m", "1h", "90s") or a plain number of hours; revision retention is a
+ * count of revisions; a retention of 0 turns compaction off.
+ */
+export function parseAutoCompaction(mode: string, retention: string): AutoCompaction {
+  if (mode !== "periodic" && mode !== "revision") throw new ConfigError(`--auto-compaction-mode must be periodic or revision, not "${mode}"`);
+  if (mode === "revision") {
+    const n = Number(retention);
+    if (!Number.isInteger(n) || n < 0) throw new ConfigError(`--auto-compaction-retention: "${retention}" is not a number of revisions`);
+    return n === 0 ? { mode: "none" } : { mode, retention: n };
+  }
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(retention.trim());
+  if (match === null) throw new ConfigError(`--auto-compaction-retention: "${retention}" is not a duration (e.g. 30m, 1h) or a number of hours`);
+  const retentionMs = Number(match[1]) * (units[match[2] ?? "h"] ?? 3_600_000);
+  return retentionMs === 0 ? { mode: "none" } : { mode, retentionMs };
 }
 
 /** ConfigError is a bad flag or flag combination; the message says which and why. */
@@ -113,4 +140,6 @@ export const defaultServerConfig = {
   requestBytesMax: 1.5 * 1024 * 1024,
   txnOpsMax: 128,
   snapshotEntries: 100_000,
+  autoCompactionMode: "periodic",
+  autoCompactionRetention: "0",
 } as const;

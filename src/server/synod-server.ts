@@ -91,6 +91,10 @@ export class SynodServer {
   private knownLeader: NodeId = noNode;
   private leaseTimer: NodeJS.Timeout | undefined;
   private watchTimer: NodeJS.Timeout | undefined;
+  private compactionTimer: NodeJS.Timeout | undefined;
+  /** (time, revision) samples, oldest first, for periodic compaction. */
+  private revisionSamples: { atMs: number; revision: number }[] = [];
+  private lastCompactionMs = 0;
   private leading = false;
   private lastProgressMs = 0;
   private readonly leaseQueries = new Map<string, (answer: LeaseAnswer) => void>();
@@ -161,6 +165,7 @@ export class SynodServer {
     void this.publish();
     this.leaseTimer = setInterval(() => this.leaseDuties(), leaseDutyIntervalMs);
     this.watchTimer = setInterval(() => this.watchDuties(), watchPumpIntervalMs);
+    if (this.config.autoCompaction.mode !== "none") this.compactionTimer = setInterval(() => this.compactionDuties(), compactionCheckIntervalMs);
   }
 
   async stop(): Promise<void> {
@@ -168,6 +173,7 @@ export class SynodServer {
     this.stopped = true;
     clearInterval(this.leaseTimer);
     clearInterval(this.watchTimer);
+    clearInterval(this.compactionTimer);
     this.replica.stop();
     for (const answer of this.leaseQueries.values()) answer({ found: false, ttlMs: 0, leader: false });
     this.leaseQueries.clear();
@@ -364,6 +370,35 @@ export class SynodServer {
     if (checkpoints.length > 0) void this.replicate((id) => ({ id, lease: { leaseCheckpoint: { checkpoints } } })).catch(() => undefined);
   }
 
+  /**
+   * compactionDuties is etcd's auto-compaction, run by the leader: periodic
+   * mode compacts, every min(retention, 1 h), to the revision that was current
+   * one retention ago; revision mode compacts every 5 minutes to the current
+   * revision less the retention.
+   */
+  private compactionDuties(): void {
+    const policy = this.config.autoCompaction;
+    const now = Date.now();
+    const revision = this.stateMachine.mvcc.revision;
+    this.revisionSamples.push({ atMs: now, revision });
+    if (this.engine.status().role !== "leader") return;
+    let target = 0;
+    if (policy.mode === "periodic") {
+      if (now - this.lastCompactionMs < Math.min(policy.retentionMs, 3_600_000)) return;
+      const cutoff = now - policy.retentionMs;
+      const kept = this.revisionSamples.filter((s) => s.atMs <= cutoff);
+      target = kept.at(-1)?.revision ?? 0;
+      this.revisionSamples = this.revisionSamples.filter((s) => s.atMs > cutoff || s === kept.at(-1));
+    } else if (policy.mode === "revision") {
+      this.revisionSamples = [];
+      if (now - this.lastCompactionMs < revisionCompactionIntervalMs) return;
+      target = revision - policy.retention;
+    }
+    if (target <= Math.max(this.stateMachine.mvcc.compactRevision, 0)) return;
+    this.lastCompactionMs = now;
+    this.compact({ revision: target }).catch(() => undefined);
+  }
+
   /** watchDuties lets catching-up watchers progress in bounded steps, and sends periodic progress notifications. */
   private watchDuties(): void {
     const hub = this.stateMachine.hub;
@@ -549,6 +584,10 @@ interface LeaseAnswer {
   readonly leader: boolean;
 }
 
+/** compactionCheckIntervalMs: how often auto-compaction samples the revision and checks its schedule. */
+const compactionCheckIntervalMs = 1000;
+/** revisionCompactionIntervalMs: revision-mode auto-compaction runs every 5 minutes, as etcd's. */
+const revisionCompactionIntervalMs = 5 * 60 * 1000;
 /** leaseDutyIntervalMs: how often the leader looks for expired leases (etcd: 500 ms). */
 const leaseDutyIntervalMs = 500;
 /** watchPumpIntervalMs: how often catching-up watchers advance (etcd syncs unsynced watchers every 100 ms). */

@@ -51,6 +51,7 @@ export class TestCluster {
     base: number,
     size: number,
     private readonly consensus: string,
+    private readonly extraArgs: readonly string[],
   ) {
     this.root = mkdtempSync(join(tmpdir(), "synod-cluster-"));
     this.members = Array.from({ length: size }, (_, i) => ({
@@ -64,9 +65,9 @@ export class TestCluster {
     }));
   }
 
-  static async start(options: { size?: number; consensus?: string } = {}): Promise<TestCluster> {
+  static async start(options: { size?: number; consensus?: string; extraArgs?: readonly string[] } = {}): Promise<TestCluster> {
     const size = options.size ?? 3;
-    const cluster = new TestCluster(await freePorts(size * 3), size, options.consensus ?? "raft");
+    const cluster = new TestCluster(await freePorts(size * 3), size, options.consensus ?? "raft", options.extraArgs ?? []);
     for (let i = 0; i < size; i++) cluster.spawn(i);
     await cluster.waitHealthy();
     return cluster;
@@ -93,6 +94,7 @@ export class TestCluster {
         "--consensus", this.consensus,
         "--heartbeat-interval", "50",
         "--election-timeout", "500",
+        ...this.extraArgs,
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
