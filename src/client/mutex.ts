@@ -12,10 +12,10 @@
  * store itself refuses the stale holder:
  *
  * ```ts
- * const mutex = new Mutex(client, "jobs/42");
+ * const mutex = new Mutex(client, "locks/job-42");
  * await mutex.lock();
  * // ... long work, during which the lease may have expired ...
- * const written = await fencedPut(client, mutex, "jobs/42/result", "done");
+ * const written = await fencedPut(client, mutex, "results/job-42", "done");
  * if (!written) {
  *   // a newer holder exists (our key is gone, its token is larger): stop.
  * }
@@ -48,7 +48,8 @@ export class Mutex {
   private heldKey: Uint8Array | undefined;
   private token: number | undefined;
   private lease: Lease | undefined;
-  private readonly ownsLease: boolean;
+  /** ownsLease: the mutex granted its lease itself (at first, or because a given one was lost), so it revokes it. */
+  private ownsLease: boolean;
 
   constructor(
     private readonly client: SynodClient,
@@ -82,6 +83,7 @@ export class Mutex {
   async lock(signal?: AbortSignal): Promise<void> {
     if (this.lease === undefined || !this.lease.alive) {
       this.lease = await this.client.lease(this.options.ttlSeconds ?? mutexLeaseTtlSecondsDefault);
+      this.ownsLease = true;
     }
     const response = await this.client.connection.unary<{ key: Buffer }>(
       "v3lockpb.Lock",
@@ -104,7 +106,10 @@ export class Mutex {
     if (this.ownsLease && this.lease !== undefined) {
       const lease = this.lease;
       this.lease = undefined;
-      await lease.revoke();
+      // A lease that already ended (the stale-holder case) has nothing left to revoke.
+      await lease.revoke().catch((error: unknown) => {
+        if (!(error instanceof Error && /lease not found/.test(error.message))) throw error;
+      });
     }
   }
 
