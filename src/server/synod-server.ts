@@ -261,6 +261,41 @@ export class SynodServer {
     });
   }
 
+  /**
+   * moveLeader hands leadership to the member `targetId` (etcd's
+   * Maintenance.MoveLeader) and waits until that member leads, as etcd does;
+   * only the leader may start it. Moving to the current leader succeeds at once.
+   */
+  async moveLeader(targetId: bigint): Promise<MoveLeaderOutcome> {
+    const status = this.engine.status();
+    if (status.role !== "leader") return { ok: false, reason: "notLeader" };
+    const target = this.members.find((m) => m.id === targetId);
+    if (target === undefined || status.membership.learners.includes(target.nodeId)) return { ok: false, reason: "badTransferee" };
+    if (target.nodeId === this.self.nodeId) return { ok: true };
+    const started = this.replica.consensus.transferLeadership(target.nodeId);
+    this.replica.kick();
+    if (!started.ok) {
+      switch (started.reason) {
+        case "notLeader":
+          return { ok: false, reason: "notLeader" };
+        case "unknownNode":
+        case "learner":
+          return { ok: false, reason: "badTransferee" };
+        case "self":
+          return { ok: true };
+        case "transferring":
+          break; // another transfer runs: wait for the outcome like for our own
+      }
+    }
+    const deadline = Date.now() + this.config.requestTimeoutMs;
+    while (this.engine.status().leader !== target.nodeId) {
+      if (this.stopped) throw new ReplicaError("stopped", "etcdserver: server stopped");
+      if (Date.now() >= deadline) return { ok: false, reason: "timeout" };
+      await sleep(Math.min(this.config.tickMs, moveLeaderPollMsMax));
+    }
+    return { ok: true };
+  }
+
   // ---------------------------------------------------------------- leases and watches
 
   /** openWatchStream opens a client's watch stream over this member's applied state. */
@@ -576,6 +611,13 @@ export class SynodServer {
 
 }
 
+/**
+ * MoveLeaderOutcome answers {@link SynodServer.moveLeader}: `notLeader` when
+ * this member does not lead, `badTransferee` for an unknown member or a
+ * learner, `timeout` when the target did not take over in time.
+ */
+export type MoveLeaderOutcome = { readonly ok: true } | { readonly ok: false; readonly reason: "notLeader" | "badTransferee" | "timeout" };
+
 /** LeaseAnswer is what the leader says of a lease. */
 interface LeaseAnswer {
   readonly found: boolean;
@@ -588,6 +630,8 @@ interface LeaseAnswer {
 const compactionCheckIntervalMs = 1000;
 /** revisionCompactionIntervalMs: revision-mode auto-compaction runs every 5 minutes, as etcd's. */
 const revisionCompactionIntervalMs = 5 * 60 * 1000;
+/** moveLeaderPollMsMax bounds how often moveLeader looks whether the target leads yet. */
+const moveLeaderPollMsMax = 20;
 /** leaseDutyIntervalMs: how often the leader looks for expired leases (etcd: 500 ms). */
 const leaseDutyIntervalMs = 500;
 /** watchPumpIntervalMs: how often catching-up watchers advance (etcd syncs unsynced watchers every 100 ms). */

@@ -139,3 +139,25 @@ export function hasEvents(backend: EtcdBackend): backend is EventsBackend {
   const methods = backend as unknown as Record<string, unknown>;
   return eventsMethods.every((name) => typeof methods[name] === "function");
 }
+
+/**
+ * ClusterOpsBackend extends the KV backend with the operator's maintenance
+ * calls. A failure is an {@link ApiError} with etcd's message.
+ */
+export interface ClusterOpsBackend extends EtcdBackend {
+  /**
+   * moveLeader makes member `targetId` the leader and resolves once it leads;
+   * only the leader accepts it ("etcdserver: not leader"), the target must be
+   * a voting member ("etcdserver: bad leader transferee").
+   */
+  moveLeader(targetId: bigint): Promise<void>;
+}
+
+/** clusterOpsMethods are the methods whose presence makes a backend a {@link ClusterOpsBackend}. */
+const clusterOpsMethods = ["moveLeader"] as const;
+
+/** hasClusterOps tells whether a backend implements {@link ClusterOpsBackend}. */
+export function hasClusterOps(backend: EtcdBackend): backend is ClusterOpsBackend {
+  const methods = backend as unknown as Record<string, unknown>;
+  return clusterOpsMethods.every((name) => typeof methods[name] === "function");
+}

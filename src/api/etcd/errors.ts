@@ -32,6 +32,9 @@ const apiErrors = {
   noSpace: { message: "etcdserver: mvcc: database space exceeded", grpcStatus: GrpcCode.RESOURCE_EXHAUSTED },
   notSupportedForLearner: { message: "etcdserver: rpc not supported for learner", grpcStatus: GrpcCode.UNAVAILABLE },
   memberNotFound: { message: "etcdserver: member not found", grpcStatus: GrpcCode.NOT_FOUND },
+  badLeaderTransferee: { message: "etcdserver: bad leader transferee", grpcStatus: GrpcCode.FAILED_PRECONDITION },
+  // etcd has no gRPC status of its own for this one: it reaches clients as UNKNOWN.
+  timeoutLeaderTransfer: { message: "etcdserver: request timed out, leader transfer took too long", grpcStatus: GrpcCode.UNKNOWN },
 } as const satisfies Record<string, { readonly message: string; readonly grpcStatus: GrpcCode }>;
 
 /** ApiErrorCode is the stable code of an {@link ApiError}. */

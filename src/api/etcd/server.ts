@@ -14,7 +14,7 @@ import { performance } from "node:perf_hooks";
 import * as grpc from "@grpc/grpc-js";
 import { requestBytesMaxDefault, txnOpsMaxDefault } from "../../kv/index.js";
 import type { KvRequest } from "../../kv/index.js";
-import { hasEvents } from "./backend.js";
+import { hasClusterOps, hasEvents } from "./backend.js";
 import type { EtcdBackend } from "./backend.js";
 import { CallKit } from "./calls.js";
 import type { ApiLogger } from "./calls.js";
@@ -28,6 +28,7 @@ import {
   hashKvResponseToPb,
   int64ToNumber,
   memberListToPb,
+  uint64ToBigInt,
   putFromPb,
   putResponseToPb,
   rangeFromPb,
@@ -50,6 +51,8 @@ import type {
   PbHashKvRequest,
   PbHashKvResponse,
   PbMemberListResponse,
+  PbMoveLeaderRequest,
+  PbMoveLeaderResponse,
   PbPutRequest,
   PbPutResponse,
   PbRangeRequest,
@@ -221,6 +224,20 @@ export class EtcdApiServer {
       HashKV: this.kit.unary(maintenance, "HashKV", async (p: PbHashKvRequest): Promise<PbHashKvResponse> => {
         const response = await this.backend.hashKv(int64ToNumber(p.revision));
         return hashKvResponseToPb(response, fullHeader(this.backend.header()));
+      }),
+      ...this.clusterOpsHandlers(),
+    };
+  }
+
+  /** clusterOpsHandlers serves the operator's Maintenance calls when the backend has them. */
+  private clusterOpsHandlers(): Handlers {
+    const { backend } = this;
+    if (!hasClusterOps(backend)) return {};
+    const maintenance = "etcdserverpb.Maintenance";
+    return {
+      MoveLeader: this.kit.unary(maintenance, "MoveLeader", async (p: PbMoveLeaderRequest): Promise<PbMoveLeaderResponse> => {
+        await backend.moveLeader(uint64ToBigInt(p.targetID));
+        return { header: fullHeader(backend.header())({ revision: 0 }) };
       }),
     };
   }

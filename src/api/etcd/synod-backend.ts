@@ -13,9 +13,9 @@ import type {
 } from "../../kv/index.js";
 import { ReplicaError } from "../../replica/errors.js";
 import type { ReplicaErrorCode } from "../../replica/errors.js";
-import type { SynodServer } from "../../server/synod-server.js";
+import type { MoveLeaderOutcome, SynodServer } from "../../server/synod-server.js";
 import type { WatchSink, WatchStream } from "../../kv/watch-hub.js";
-import type { EventsBackend, HeaderInfo, LeaseGrantResult, LeaseKeepAliveResult, LeaseTimeToLiveResult, MemberInfo, StatusInfo } from "./backend.js";
+import type { ClusterOpsBackend, EventsBackend, HeaderInfo, LeaseGrantResult, LeaseKeepAliveResult, LeaseTimeToLiveResult, MemberInfo, StatusInfo } from "./backend.js";
 import { ApiError } from "./errors.js";
 import type { ApiErrorCode } from "./errors.js";
 
@@ -29,11 +29,20 @@ const apiCodeOf: Record<ReplicaErrorCode, ApiErrorCode> = {
   overloaded: "tooManyRequests",
 };
 
+/** moveLeaderCodeOf maps why a leader move failed to etcd's error for it. */
+const moveLeaderCodeOf: Record<MoveLeaderFailure, ApiErrorCode> = {
+  notLeader: "notLeader",
+  badTransferee: "badLeaderTransferee",
+  timeout: "timeoutLeaderTransfer",
+};
+
+type MoveLeaderFailure = Extract<MoveLeaderOutcome, { ok: false }>["reason"];
+
 /**
  * SynodBackend serves the etcd API from one Synod member: it forwards each call
  * to the server and turns the server's failures into etcd's errors.
  */
-export class SynodBackend implements EventsBackend {
+export class SynodBackend implements EventsBackend, ClusterOpsBackend {
   constructor(private readonly server: SynodServer) {}
 
   range(r: RangeRequest): Promise<RangeResponse> {
@@ -68,6 +77,12 @@ export class SynodBackend implements EventsBackend {
     return Promise.resolve(
       this.server.memberList().map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerUrls, clientUrls: m.clientUrls, isLearner: m.isLearner })),
     );
+  }
+
+  async moveLeader(targetId: bigint): Promise<void> {
+    const outcome = await mapErrors(this.server.moveLeader(targetId));
+    if (outcome.ok) return;
+    throw new ApiError(moveLeaderCodeOf[outcome.reason]);
   }
 
   openWatchStream(sink: WatchSink): WatchStream {

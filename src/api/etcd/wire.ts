@@ -157,6 +157,10 @@ export interface PbResignRequest {
   readonly leader: PbLeaderKeyIn | null;
 }
 
+export interface PbMoveLeaderRequest {
+  readonly targetID: Int64;
+}
+
 // ---- responses, as handed to the encoder ------------------------------------
 
 /** PbResponseHeader: IDs as decimal strings (uint64); fields left out encode as zero. */
@@ -228,6 +232,10 @@ export interface PbStatusResponse {
   readonly errors: readonly string[];
   readonly dbSizeInUse: number;
   readonly isLearner: boolean;
+}
+
+export interface PbMoveLeaderResponse {
+  readonly header: PbResponseHeader;
 }
 
 export interface PbMember {
