@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { ConfigError, defaultServerConfig, parseAutoCompaction, parseInitialCluster, parseUrlList, splitList } from "../server/config.js";
+import { ConfigError, defaultServerConfig, parseAutoCompaction, parseInitialCluster, parseQuotaBackendBytes, parseUrlList, splitList } from "../server/config.js";
 import type { ServerConfig } from "../server/config.js";
 
 /** StartFlags are `synod start`'s flags, named as etcd names them. */
@@ -22,6 +22,7 @@ export interface StartFlags {
   snapshotCount: string;
   autoCompactionMode: string;
   autoCompactionRetention: string;
+  quotaBackendBytes: string;
 }
 
 /** addStartFlags declares the flags on a command. */
@@ -44,7 +45,8 @@ export function addStartFlags(command: Command): Command {
     .option("--max-txn-ops <n>", "most operations in one txn", String(defaultServerConfig.txnOpsMax))
     .option("--snapshot-count <n>", "applied entries between snapshots", String(defaultServerConfig.snapshotEntries))
     .option("--auto-compaction-mode <mode>", "periodic or revision", defaultServerConfig.autoCompactionMode)
-    .option("--auto-compaction-retention <value>", "periodic: a duration (30m, 1h) or hours; revision: a count; 0 turns it off", defaultServerConfig.autoCompactionRetention);
+    .option("--auto-compaction-retention <value>", "periodic: a duration (30m, 1h) or hours; revision: a count; 0 turns it off", defaultServerConfig.autoCompactionRetention)
+    .option("--quota-backend-bytes <n>", "raise a NOSPACE alarm and refuse writes once the data file would exceed this size; 0: 2 GiB, negative: no quota", defaultServerConfig.quotaBackendBytes);
 }
 
 function positiveInt(value: string, flag: string): number {
@@ -89,5 +91,6 @@ export function configFromFlags(flags: StartFlags): ServerConfig {
     txnOpsMax: positiveInt(flags.maxTxnOps, "--max-txn-ops"),
     snapshotEntries: positiveInt(flags.snapshotCount, "--snapshot-count"),
     autoCompaction: parseAutoCompaction(flags.autoCompactionMode, flags.autoCompactionRetention),
+    quotaBackendBytes: parseQuotaBackendBytes(flags.quotaBackendBytes),
   };
 }

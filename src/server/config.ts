@@ -36,6 +36,23 @@ export interface ServerConfig {
   readonly snapshotEntries: number;
   /** autoCompaction: none, or etcd's periodic (keep `retentionMs` of history) or revision (keep `retention` revisions). */
   readonly autoCompaction: AutoCompaction;
+  /**
+   * quotaBackendBytes is etcd's --quota-backend-bytes: once the data file
+   * would grow past it, writes fail and the member raises a NOSPACE alarm.
+   * Infinity: no quota.
+   */
+  readonly quotaBackendBytes: number;
+}
+
+/** quotaBackendBytesDefault is etcd's default backend quota, 2 GiB. */
+export const quotaBackendBytesDefault = 2 * 1024 * 1024 * 1024;
+
+/** parseQuotaBackendBytes reads etcd's flag: 0 is the default (2 GiB), a negative value turns the quota off. */
+export function parseQuotaBackendBytes(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new ConfigError(`--quota-backend-bytes: "${value}" is not an integer`);
+  if (n === 0) return quotaBackendBytesDefault;
+  return n < 0 ? Number.POSITIVE_INFINITY : n;
 }
 
 /** AutoCompaction is `--auto-compaction-mode` with its `--auto-compaction-retention`. */
@@ -142,4 +159,5 @@ export const defaultServerConfig = {
   snapshotEntries: 100_000,
   autoCompactionMode: "periodic",
   autoCompactionRetention: "0",
+  quotaBackendBytes: "0",
 } as const;

@@ -1,7 +1,8 @@
 import { Packr } from "msgpackr";
 import type { Entry, LogIndex, Snapshot } from "../consensus/types.js";
 import { LeaseClock, LeaseStore, MvccStore, WatchHub } from "../kv/index.js";
-import type { KvError, KvEvent, KvRequest, KvResponse, LeaseInfo, LeaseRequest, LeaseResponse, MvccOptions } from "../kv/index.js";
+import type { KvError, KvEvent, KvRequest, KvResponse, LeaseInfo, LeaseRequest, LeaseResponse, MvccOptions, TxnRequest } from "../kv/index.js";
+import { viewOp } from "../kv/check.js";
 import type { StateMachinePort } from "../replica/ports.js";
 import type { Storage, Table } from "../storage/storage.js";
 import { LmdbOrderedStore } from "./lmdb-ordered-store.js";
@@ -13,11 +14,40 @@ export interface MemberAttributes {
   readonly clientUrls: readonly string[];
 }
 
-/** KvCommand is what a log entry carries: a KV request or a member's attributes, and the id its origin waits on. */
+/** AlarmType names an alarm, as etcd's AlarmType enum. */
+export type AlarmType = "NOSPACE";
+
+/** AlarmChange raises or clears one member's alarm; every member applies it alike (etcd's replicated alarms). */
+export interface AlarmChange {
+  readonly action: "activate" | "deactivate";
+  readonly nodeId: number;
+  readonly alarm: AlarmType;
+}
+
+/** Alarm is one raised alarm: which member raised it and what it is. */
+export interface Alarm {
+  readonly nodeId: number;
+  readonly alarm: AlarmType;
+}
+
+/**
+ * NoSpaceError refuses a write while a NOSPACE alarm is raised (or when the
+ * write would take the data file past the quota); nothing was changed.
+ */
+export class NoSpaceError extends Error {
+  readonly code = "noSpace";
+  constructor() {
+    super("etcdserver: mvcc: database space exceeded");
+    this.name = "NoSpaceError";
+  }
+}
+
+/** KvCommand is what a log entry carries: a KV request, a member's attributes or an alarm, and the id its origin waits on. */
 export type KvCommand =
   | { readonly id: string; readonly request: KvRequest }
   | { readonly id: string; readonly lease: LeaseRequest }
-  | { readonly id: string; readonly publish: MemberAttributes };
+  | { readonly id: string; readonly publish: MemberAttributes }
+  | { readonly id: string; readonly alarm: AlarmChange };
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
@@ -36,6 +66,8 @@ export function decodeCommand(data: Uint8Array): KvCommand | undefined {
     const lease = (value as { lease?: unknown }).lease;
     if (typeof lease === "object" && lease !== null) return { id, lease: lease as LeaseRequest };
     if (isMemberAttributes(publish)) return { id, publish };
+    const alarm = (value as { alarm?: unknown }).alarm;
+    if (isAlarmChange(alarm)) return { id, alarm };
     return undefined;
   } catch {
     return undefined;
@@ -46,6 +78,46 @@ function isMemberAttributes(v: unknown): v is MemberAttributes {
   if (typeof v !== "object" || v === null) return false;
   const m = v as Record<string, unknown>;
   return typeof m["nodeId"] === "number" && typeof m["name"] === "string" && Array.isArray(m["clientUrls"]) && m["clientUrls"].every((u) => typeof u === "string");
+}
+
+function isAlarmChange(v: unknown): v is AlarmChange {
+  if (typeof v !== "object" || v === null) return false;
+  const a = v as Record<string, unknown>;
+  return (a["action"] === "activate" || a["action"] === "deactivate") && typeof a["nodeId"] === "number" && a["alarm"] === "NOSPACE";
+}
+
+/** Alarms live in the state machine's table under their own prefix, so snapshots carry them: key = prefix, node id, alarm. */
+const alarmPrefix = Buffer.from("s/alarm/");
+const alarmCodes: Record<AlarmType, number> = { NOSPACE: 1 };
+
+function alarmKey(alarm: Alarm): Buffer {
+  const key = Buffer.alloc(alarmPrefix.length + 5);
+  alarmPrefix.copy(key);
+  key.writeUInt32BE(alarm.nodeId, alarmPrefix.length);
+  key.writeUInt8(alarmCodes[alarm.alarm], alarmPrefix.length + 4);
+  return key;
+}
+
+/** prefixEnd is the first key after every key starting with `prefix`. */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  end[end.length - 1] = (end[end.length - 1] ?? 0) + 1;
+  return end;
+}
+
+/** writesData tells whether a KV request changes data that a NOSPACE alarm must refuse (etcd's capped applier). */
+export function writesData(request: KvRequest): boolean {
+  if ("put" in request) return true;
+  if ("txn" in request) return txnWrites(request.txn);
+  return false;
+}
+
+function txnWrites(txn: TxnRequest): boolean {
+  return [...(txn.success ?? []), ...(txn.failure ?? [])].some((op) => {
+    const view = viewOp(op);
+    if (view === undefined || view.kind === "range") return false;
+    return view.kind === "txn" ? txnWrites(view.request) : true;
+  });
 }
 
 /** Member attributes live in the state machine's table under their own prefix, beside the MVCC keyspaces, so snapshots carry them. */
@@ -61,7 +133,7 @@ function memberKey(nodeId: number): Buffer {
 /** AppliedResult is the outcome of one applied command, for the member that waits on it. */
 export type AppliedResult =
   | { readonly ok: true; readonly response: KvResponse | LeaseResponse | null; readonly revision: number }
-  | { readonly ok: false; readonly error: KvError };
+  | { readonly ok: false; readonly error: KvError | NoSpaceError };
 
 interface Pending {
   resolve(result: AppliedResult): void;
@@ -85,6 +157,8 @@ export class KvStateMachine implements StateMachinePort {
   private mvccStore!: MvccStore;
   private leaseStore!: LeaseStore;
   private readonly waiting = new Map<string, Pending>();
+  /** alarmsCached mirrors the alarm keys of the table; undefined until read (and after a restore). */
+  private alarmsCached: readonly Alarm[] | undefined;
   /** hub serves this member's watches from its applied state. */
   readonly hub: WatchHub;
   /** clock tracks lease deadlines; it decides expiry only while this member leads. */
@@ -180,6 +254,17 @@ export class KvStateMachine implements StateMachinePort {
       this.table.putSync(memberKey(command.publish.nodeId), Buffer.from(packr.pack(command.publish)));
       return { ok: true, response: null, revision: this.mvccStore.revision };
     }
+    if ("alarm" in command) {
+      const key = alarmKey(command.alarm);
+      if (command.alarm.action === "activate") this.table.putSync(key, Buffer.alloc(0));
+      else this.table.removeSync(key);
+      this.alarmsCached = undefined;
+      return { ok: true, response: null, revision: this.mvccStore.revision };
+    }
+    // etcd's capped applier: while NOSPACE is raised, writes and lease grants fail alike on every member.
+    if (this.alarms().some((a) => a.alarm === "NOSPACE") && ("lease" in command ? "leaseGrant" in command.lease : writesData(command.request))) {
+      return { ok: false, error: new NoSpaceError() };
+    }
     const outcome = "lease" in command ? this.leaseStore.apply(command.lease, this.mvccStore) : this.mvccStore.apply(command.request);
     if (!outcome.ok) return { ok: false, error: outcome.error };
     if (outcome.value.events.length > 0) applied.push({ revision: this.mvccStore.revision, events: outcome.value.events });
@@ -197,6 +282,21 @@ export class KvStateMachine implements StateMachinePort {
     const lease = id !== 0 ? this.leaseStore.lease(id) : this.leaseStore.leases().at(-1);
     return lease === undefined ? [] : [{ kind: "granted", lease }];
   }
+  /** alarms lists the raised alarms, by node id then type. */
+  alarms(): readonly Alarm[] {
+    if (this.alarmsCached !== undefined) return this.alarmsCached;
+    const types = Object.entries(alarmCodes) as [AlarmType, number][];
+    const out: Alarm[] = [];
+    for (const { key } of this.table.getRange({ start: alarmPrefix, end: prefixEnd(alarmPrefix) })) {
+      const nodeId = key.readUInt32BE(alarmPrefix.length);
+      const code = key.readUInt8(alarmPrefix.length + 4);
+      const type = types.find(([, c]) => c === code)?.[0];
+      if (type !== undefined) out.push({ nodeId, alarm: type });
+    }
+    this.alarmsCached = out;
+    return out;
+  }
+
   /** publishedMembers lists the attributes every member published, by node id. */
   publishedMembers(): Map<number, MemberAttributes> {
     const out = new Map<number, MemberAttributes>();
@@ -213,6 +313,7 @@ export class KvStateMachine implements StateMachinePort {
     const pairs = packr.unpack(snapshot.data) as [Uint8Array, Uint8Array][];
     return this.storage.transaction(() => {
       this.table.clearSync();
+      this.alarmsCached = undefined;
       for (const [key, value] of pairs) this.table.putSync(Buffer.from(key), Buffer.from(value));
       // Cached revisions must be re-read from the restored tables.
       this.openStores();

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { SeededRandom } from "../consensus/random.js";
 import { groupId, nodeId, noNode } from "../consensus/types.js";
 import type { GroupId, Membership, NodeId } from "../consensus/types.js";
+import { requestSizeBytes } from "../kv/index.js";
 import type { KvError } from "../kv/index.js";
 import type {
   CompactionRequest,
@@ -29,8 +30,8 @@ import type { HostPort, ServerConfig } from "./config.js";
 import { clusterIdOf, memberIdOf, parseUrl } from "./config.js";
 import { createEngine, engineKindOf } from "./engines.js";
 import type { AnyEngine, ConsensusMessage, EngineKind } from "./engines.js";
-import { encodeCommand, KvStateMachine } from "./kv-state-machine.js";
-import type { KvCommand } from "./kv-state-machine.js";
+import { encodeCommand, KvStateMachine, NoSpaceError, writesData } from "./kv-state-machine.js";
+import type { AlarmType, KvCommand } from "./kv-state-machine.js";
 import type { LeaseResponse } from "../kv/index.js";
 import type { WatchSink, WatchStream } from "../kv/watch-hub.js";
 import { peerMessageValidator } from "./peer-messages.js";
@@ -296,6 +297,44 @@ export class SynodServer {
     return { ok: true };
   }
 
+  /**
+   * checkQuota is etcd's quota check before a write (Put, a Txn that writes,
+   * LeaseGrant): when the data file plus the request's cost would reach
+   * --quota-backend-bytes, this member raises a NOSPACE alarm through the log
+   * and the write fails with "database space exceeded". Reads, deletes and
+   * compactions are never refused, so space can be won back.
+   */
+  private async checkQuota(costBytes: number): Promise<void> {
+    if (this.dbSizeBytes() + costBytes < this.config.quotaBackendBytes) return;
+    await this.alarm({ action: "activate", memberId: this.self.id, alarm: "NOSPACE" }).catch(() => undefined);
+    throw new NoSpaceError();
+  }
+
+  /**
+   * alarm is etcd's Maintenance.Alarm: `get` lists the raised alarms (after a
+   * linearizable barrier), `activate` and `deactivate` go through the log so
+   * every member applies them alike; each answers the alarms it concerned
+   * (deactivate: those that were raised). Alarms name members by etcd id.
+   */
+  async alarm(request: { action: "get" | "activate" | "deactivate"; memberId: bigint; alarm: AlarmType | "NONE" }): Promise<AlarmInfo[]> {
+    if (request.action === "get") {
+      await this.readBarrier(Date.now() + this.config.requestTimeoutMs);
+      return this.alarmList().filter((a) => (request.memberId === 0n || a.memberId === request.memberId) && (request.alarm === "NONE" || a.alarm === request.alarm));
+    }
+    const { action, alarm } = request;
+    const member = this.members.find((m) => m.id === request.memberId);
+    if (member === undefined || alarm === "NONE") return [];
+    const wasRaised = this.alarmList().some((a) => a.memberId === member.id && a.alarm === alarm);
+    await this.replicate((id) => ({ id, alarm: { action, nodeId: member.nodeId, alarm } }));
+    if (action === "deactivate" && !wasRaised) return [];
+    return [{ memberId: member.id, alarm }];
+  }
+
+  /** alarmList is the raised alarms this member has applied, with etcd member ids. */
+  alarmList(): AlarmInfo[] {
+    return this.stateMachine.alarms().map((a) => ({ memberId: this.members.find((m) => m.nodeId === a.nodeId)?.id ?? 0n, alarm: a.alarm }));
+  }
+
   // ---------------------------------------------------------------- leases and watches
 
   /** openWatchStream opens a client's watch stream over this member's applied state. */
@@ -304,6 +343,7 @@ export class SynodServer {
   }
 
   async leaseGrant(request: { id: number; ttl: number }): Promise<{ id: number; ttl: number; revision: number }> {
+    await this.checkQuota(leaseCostBytes);
     const response = await this.replicate((id) => ({ id, lease: { leaseGrant: request.id === 0 ? { ttl: request.ttl } : request } }));
     if (response === null || !("leaseGrant" in response)) throw new Error("lease grant applied without its response");
     return { id: response.leaseGrant.id, ttl: response.leaseGrant.ttl, revision: response.leaseGrant.header.revision };
@@ -466,7 +506,8 @@ export class SynodServer {
       raftIndex: s.commitIndex,
       raftTerm: s.term,
       raftAppliedIndex: this.stateMachine.appliedIndex(),
-      errors: error === undefined ? [] : [error.message],
+      // etcd lists the raised alarms among a member's errors, in protobuf text form.
+      errors: [...(error === undefined ? [] : [error.message]), ...this.alarmList().map((a) => `memberID:${a.memberId} alarm:${a.alarm} `)],
       isLearner: s.membership.learners.includes(this.self.nodeId),
     };
   }
@@ -487,6 +528,7 @@ export class SynodServer {
   /** write proposes a command and waits until THIS member has applied it. */
   private async write(request: KvRequest): Promise<KvResponse> {
     this.checkRequest(request);
+    if (writesData(request)) await this.checkQuota(requestSizeBytes(request));
     const response = await this.replicate((id) => ({ id, request }));
     if (response === null || "leaseGrant" in response || "leaseRevoke" in response || "leaseCheckpoint" in response) {
       throw new Error("a KV request applied without its response");
@@ -618,6 +660,12 @@ export class SynodServer {
  */
 export type MoveLeaderOutcome = { readonly ok: true } | { readonly ok: false; readonly reason: "notLeader" | "badTransferee" | "timeout" };
 
+/** AlarmInfo is one raised alarm as the etcd API reports it. */
+export interface AlarmInfo {
+  readonly memberId: bigint;
+  readonly alarm: AlarmType;
+}
+
 /** LeaseAnswer is what the leader says of a lease. */
 interface LeaseAnswer {
   readonly found: boolean;
@@ -630,6 +678,8 @@ interface LeaseAnswer {
 const compactionCheckIntervalMs = 1000;
 /** revisionCompactionIntervalMs: revision-mode auto-compaction runs every 5 minutes, as etcd's. */
 const revisionCompactionIntervalMs = 5 * 60 * 1000;
+/** leaseCostBytes is what a lease grant is counted for against the quota (etcd counts a lease's stored record). */
+const leaseCostBytes = 64;
 /** moveLeaderPollMsMax bounds how often moveLeader looks whether the target leads yet. */
 const moveLeaderPollMsMax = 20;
 /** leaseDutyIntervalMs: how often the leader looks for expired leases (etcd: 500 ms). */

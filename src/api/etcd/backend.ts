@@ -151,10 +151,30 @@ export interface ClusterOpsBackend extends EtcdBackend {
    * a voting member ("etcdserver: bad leader transferee").
    */
   moveLeader(targetId: bigint): Promise<void>;
+  /** alarm gets, raises or clears alarms (etcd's Maintenance.Alarm) and answers the alarms concerned. */
+  alarm(request: AlarmRequestInfo): Promise<readonly AlarmMemberInfo[]>;
+  /** defragment compacts this member's data file if the storage can; it may do nothing. */
+  defragment(): Promise<void>;
+}
+
+/** AlarmKind is etcd's AlarmType. */
+export type AlarmKind = "NONE" | "NOSPACE" | "CORRUPT";
+
+/** AlarmRequestInfo is an etcd AlarmRequest: memberId 0n and alarm NONE match every member and alarm for `get`. */
+export interface AlarmRequestInfo {
+  readonly action: "get" | "activate" | "deactivate";
+  readonly memberId: bigint;
+  readonly alarm: AlarmKind;
+}
+
+/** AlarmMemberInfo is one raised alarm (etcd's AlarmMember). */
+export interface AlarmMemberInfo {
+  readonly memberId: bigint;
+  readonly alarm: AlarmKind;
 }
 
 /** clusterOpsMethods are the methods whose presence makes a backend a {@link ClusterOpsBackend}. */
-const clusterOpsMethods = ["moveLeader"] as const;
+const clusterOpsMethods = ["moveLeader", "alarm", "defragment"] as const;
 
 /** hasClusterOps tells whether a backend implements {@link ClusterOpsBackend}. */
 export function hasClusterOps(backend: EtcdBackend): backend is ClusterOpsBackend {

@@ -15,7 +15,7 @@ import * as grpc from "@grpc/grpc-js";
 import { requestBytesMaxDefault, txnOpsMaxDefault } from "../../kv/index.js";
 import type { KvRequest } from "../../kv/index.js";
 import { hasClusterOps, hasEvents } from "./backend.js";
-import type { EtcdBackend } from "./backend.js";
+import type { AlarmKind, EtcdBackend } from "./backend.js";
 import { CallKit } from "./calls.js";
 import type { ApiLogger } from "./calls.js";
 import { checkRequest } from "./checks.js";
@@ -25,6 +25,7 @@ import {
   deleteRangeFromPb,
   deleteRangeResponseToPb,
   fullHeader,
+  idToWire,
   hashKvResponseToPb,
   int64ToNumber,
   memberListToPb,
@@ -50,6 +51,9 @@ import type {
   PbDeleteRangeResponse,
   PbHashKvRequest,
   PbHashKvResponse,
+  PbAlarmRequest,
+  PbAlarmResponse,
+  PbDefragmentResponse,
   PbMemberListResponse,
   PbMoveLeaderRequest,
   PbMoveLeaderResponse,
@@ -61,6 +65,11 @@ import type {
   PbTxnRequest,
   PbTxnResponse,
 } from "./wire.js";
+
+/** alarmActions are etcd's AlarmRequest.AlarmAction values, by number. */
+const alarmActions = ["get", "activate", "deactivate"] as const;
+/** alarmKinds are etcd's AlarmType values, by number. */
+const alarmKinds: readonly AlarmKind[] = ["NONE", "NOSPACE", "CORRUPT"];
 
 /** grpcOverheadBytesDefault is the room etcd leaves above `--max-request-bytes` for gRPC framing (512 KiB). */
 export const grpcOverheadBytesDefault = 512 * 1024;
@@ -237,6 +246,20 @@ export class EtcdApiServer {
     return {
       MoveLeader: this.kit.unary(maintenance, "MoveLeader", async (p: PbMoveLeaderRequest): Promise<PbMoveLeaderResponse> => {
         await backend.moveLeader(uint64ToBigInt(p.targetID));
+        return { header: fullHeader(backend.header())({ revision: 0 }) };
+      }),
+      Alarm: this.kit.unary(maintenance, "Alarm", async (p: PbAlarmRequest): Promise<PbAlarmResponse> => {
+        const action = alarmActions[p.action];
+        const alarm = alarmKinds[p.alarm];
+        if (action === undefined || alarm === undefined) throw new GrpcStatusError(grpc.status.INVALID_ARGUMENT, "etcdserver: unknown alarm action or type");
+        const alarms = await backend.alarm({ action, memberId: uint64ToBigInt(p.memberID), alarm });
+        return {
+          header: fullHeader(backend.header())({ revision: 0 }),
+          alarms: alarms.map((a) => ({ memberID: idToWire(a.memberId), alarm: alarmKinds.indexOf(a.alarm) })),
+        };
+      }),
+      Defragment: this.kit.unary(maintenance, "Defragment", async (): Promise<PbDefragmentResponse> => {
+        await backend.defragment();
         return { header: fullHeader(backend.header())({ revision: 0 }) };
       }),
     };

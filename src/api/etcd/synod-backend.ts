@@ -14,8 +14,9 @@ import type {
 import { ReplicaError } from "../../replica/errors.js";
 import type { ReplicaErrorCode } from "../../replica/errors.js";
 import type { MoveLeaderOutcome, SynodServer } from "../../server/synod-server.js";
+import { NoSpaceError } from "../../server/kv-state-machine.js";
 import type { WatchSink, WatchStream } from "../../kv/watch-hub.js";
-import type { ClusterOpsBackend, EventsBackend, HeaderInfo, LeaseGrantResult, LeaseKeepAliveResult, LeaseTimeToLiveResult, MemberInfo, StatusInfo } from "./backend.js";
+import type { AlarmMemberInfo, AlarmRequestInfo, ClusterOpsBackend, EventsBackend, HeaderInfo, LeaseGrantResult, LeaseKeepAliveResult, LeaseTimeToLiveResult, MemberInfo, StatusInfo } from "./backend.js";
 import { ApiError } from "./errors.js";
 import type { ApiErrorCode } from "./errors.js";
 
@@ -85,6 +86,23 @@ export class SynodBackend implements EventsBackend, ClusterOpsBackend {
     throw new ApiError(moveLeaderCodeOf[outcome.reason]);
   }
 
+  async alarm(request: AlarmRequestInfo): Promise<readonly AlarmMemberInfo[]> {
+    const { alarm } = request;
+    // Synod raises only NOSPACE; a request about another alarm concerns none.
+    if (alarm === "CORRUPT") return [];
+    return mapErrors(this.server.alarm({ action: request.action, memberId: request.memberId, alarm }));
+  }
+
+  /**
+   * defragment does nothing and succeeds: LMDB puts pages freed by compaction
+   * on its free list and reuses them for later writes, so there is nothing to
+   * rewrite; its data file never shrinks, though, so the size reported and
+   * checked against the quota does not drop after a defragment.
+   */
+  defragment(): Promise<void> {
+    return Promise.resolve();
+  }
+
   openWatchStream(sink: WatchSink): WatchStream {
     return this.server.openWatchStream(sink);
   }
@@ -134,6 +152,7 @@ async function mapErrors<T>(promise: Promise<T>): Promise<T> {
     return await promise;
   } catch (error) {
     if (error instanceof ReplicaError) throw new ApiError(apiCodeOf[error.code], { cause: error });
+    if (error instanceof NoSpaceError) throw new ApiError("noSpace", { cause: error });
     throw error;
   }
 }

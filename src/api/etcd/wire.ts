@@ -157,6 +157,12 @@ export interface PbResignRequest {
   readonly leader: PbLeaderKeyIn | null;
 }
 
+export interface PbAlarmRequest {
+  readonly action: number;
+  readonly memberID: Int64;
+  readonly alarm: number;
+}
+
 export interface PbMoveLeaderRequest {
   readonly targetID: Int64;
 }
@@ -232,6 +238,15 @@ export interface PbStatusResponse {
   readonly errors: readonly string[];
   readonly dbSizeInUse: number;
   readonly isLearner: boolean;
+}
+
+export interface PbAlarmResponse {
+  readonly header: PbResponseHeader;
+  readonly alarms: readonly { readonly memberID: string; readonly alarm: number }[];
+}
+
+export interface PbDefragmentResponse {
+  readonly header: PbResponseHeader;
 }
 
 export interface PbMoveLeaderResponse {
