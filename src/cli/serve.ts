@@ -1,6 +1,8 @@
+import type { Server } from "node:net";
 import { EtcdApiServer, grpcCodeName } from "../api/etcd/index.js";
 import type { RequestEvent } from "../api/etcd/index.js";
-import { startHttp } from "../api/http/http-server.js";
+import { createClientPortServer } from "../api/http/client-port.js";
+import { createMemberHttpServer, startHttp } from "../api/http/http-server.js";
 import type { MemberHttpServer } from "../api/http/http-server.js";
 import { SynodBackend } from "../api/etcd/synod-backend.js";
 import type { ServerConfig } from "../server/config.js";
@@ -32,13 +34,24 @@ export async function serve(config: ServerConfig): Promise<number> {
       server.metrics.grpcDuration.observe({ grpc_service: e.service, grpc_method: e.method }, e.durationMs / 1000);
     },
   };
+  // Each client URL serves gRPC and etcd's JSON gateway on one port, as etcd does:
+  // connections are told apart by their first bytes.
   const apis: EtcdApiServer[] = [];
+  const clientPorts: Server[] = [];
+  const http: MemberHttpServer[] = [];
   for (const listen of config.listenClientUrls) {
     const api = new EtcdApiServer({ backend, ...limits, observer });
-    await api.start(listen);
+    const gateway = createMemberHttpServer(backend, server.metrics, { gateway: { ...limits, observer } });
+    const grpcConnection = api.injectConnections();
+    const port = createClientPortServer({ http2: grpcConnection, http1: (socket) => gateway.emit("connection", socket) });
+    await new Promise<void>((resolve, reject) => {
+      port.once("error", reject);
+      port.listen(listen.port, listen.host, () => resolve());
+    });
     apis.push(api);
+    http.push(gateway);
+    clientPorts.push(port);
   }
-  const http: MemberHttpServer[] = [];
   for (const listen of config.listenMetricsUrls) http.push(await startHttp(listen, backend, server.metrics, { gateway: { ...limits, observer } }));
   log(`member ${config.name} (${server.self.id.toString(16)}) serving clients on ${config.advertiseClientUrls.join(",")}`);
 
@@ -49,6 +62,7 @@ export async function serve(config: ServerConfig): Promise<number> {
       stopping = true;
       log(`received ${signal}, stopping`);
       void (async () => {
+        for (const port of clientPorts) port.close();
         await Promise.all(apis.map((a) => a.stop()));
         await Promise.all(http.map((h) => new Promise<void>((r) => h.close(() => r()))));
         await server.stop();

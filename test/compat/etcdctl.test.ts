@@ -94,3 +94,13 @@ test("bad requests get etcd's errors and change nothing", () => {
   assert.match(future.stderr, /etcdserver: mvcc: required revision is a future revision/);
   assert.equal(ok(["get", "", "--prefix", "--keys-only"]), before);
 });
+
+test("the client port also serves etcd's JSON gateway, as etcd's does", async () => {
+  const url = `http://${ep[0]}`;
+  const version = (await (await fetch(`${url}/version`)).json()) as { etcdserver: string };
+  assert.equal(version.etcdserver, "3.4.0");
+  ok(["put", "gw", "json"]);
+  const res = await fetch(`${url}/v3/kv/range`, { method: "POST", body: JSON.stringify({ key: Buffer.from("gw").toString("base64") }) });
+  const body = (await res.json()) as { kvs: { value: string }[] };
+  assert.equal(Buffer.from(body.kvs[0]?.value ?? "", "base64").toString(), "json");
+});

@@ -1,3 +1,4 @@
+import type { Socket } from "node:net";
 /**
  * EtcdApiServer serves the etcd v3 gRPC API on top of an {@link EtcdBackend}:
  * KV (Range, Put, DeleteRange, Txn, Compact), Maintenance (Status, HashKV)
@@ -180,6 +181,15 @@ export class EtcdApiServer {
    * campaigns with "server stopped", lets other calls in flight finish for
    * up to `shutdownGraceMs`, then cuts the rest off.
    */
+  /**
+   * injectConnections lets another listener hand this server its HTTP/2
+   * connections (the client port shared with the JSON gateway), instead of `start`.
+   */
+  injectConnections(): (socket: Socket) => void {
+    const injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    return (socket) => injector.injectConnection(socket);
+  }
+
   stop(): Promise<void> {
     this.kit.abortAll();
     return new Promise((resolve) => {

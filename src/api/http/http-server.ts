@@ -50,6 +50,15 @@ export function startHttp(
   metrics: ServerMetrics,
   options: HttpServerOptions = {},
 ): Promise<MemberHttpServer> {
+  const server = createMemberHttpServer(backend, metrics, options);
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(listen.port, listen.host, () => resolve(server));
+  });
+}
+
+/** createMemberHttpServer builds the HTTP server without listening, for a caller that hands it connections (the shared client port). */
+export function createMemberHttpServer(backend: MemberHttpBackend, metrics: ServerMetrics, options: HttpServerOptions = {}): MemberHttpServer {
   const gateway = createGateway(backend, options.gateway);
   const server = new MemberHttpServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -77,8 +86,5 @@ export function startHttp(
     res.writeHead(404, { "content-type": "text/plain" });
     res.end("not found\n");
   }, gateway);
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(listen.port, listen.host, () => resolve(server));
-  });
+  return server;
 }
