@@ -191,6 +191,11 @@ export class KvStateMachine implements StateMachinePort {
     this.mvccStore = new MvccStore(store, { ...this.options, leases: this.leaseStore });
   }
 
+  /** usedBytes is the space the state machine's table holds now (etcd's "db size in use"). */
+  usedBytes(): number {
+    return this.storage.tableUsedBytes("mvcc");
+  }
+
   /** mvcc is the store, for reads served outside the log (Range, HashKV). */
   get mvcc(): MvccStore {
     return this.mvccStore;

@@ -299,13 +299,18 @@ export class SynodServer {
 
   /**
    * checkQuota is etcd's quota check before a write (Put, a Txn that writes,
-   * LeaseGrant): when the data file plus the request's cost would reach
-   * --quota-backend-bytes, this member raises a NOSPACE alarm through the log
-   * and the write fails with "database space exceeded". Reads, deletes and
-   * compactions are never refused, so space can be won back.
+   * LeaseGrant): when the state machine's data plus the request's cost would
+   * reach --quota-backend-bytes, this member raises a NOSPACE alarm through
+   * the log and the write fails with "database space exceeded". Reads,
+   * deletes and compactions are never refused, so space can be won back.
+   *
+   * etcd measures its backend file, which a defrag shrinks; LMDB's file never
+   * shrinks but reuses freed pages, so the measure here is the pages the state
+   * machine's table occupies (the consensus log, like etcd's WAL, is not counted):
+   * after compaction frees history, writes fit again once the alarm is disarmed.
    */
   private async checkQuota(costBytes: number): Promise<void> {
-    if (this.dbSizeBytes() + costBytes < this.config.quotaBackendBytes) return;
+    if (this.stateMachine.usedBytes() + costBytes < this.config.quotaBackendBytes) return;
     await this.alarm({ action: "activate", memberId: this.self.id, alarm: "NOSPACE" }).catch(() => undefined);
     throw new NoSpaceError();
   }
@@ -501,7 +506,7 @@ export class SynodServer {
     return {
       version: synodVersion,
       dbSizeBytes: this.dbSizeBytes(),
-      dbSizeInUseBytes: this.dbSizeBytes(),
+      dbSizeInUseBytes: this.stateMachine.usedBytes(),
       leader: leader?.id ?? 0n,
       raftIndex: s.commitIndex,
       raftTerm: s.term,

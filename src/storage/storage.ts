@@ -169,6 +169,16 @@ export class Storage {
     return this.inTransaction;
   }
 
+  /**
+   * tableUsedBytes is the space the pages of one table occupy (branch, leaf and
+   * overflow pages): what its data holds now, unlike the file, which LMDB never
+   * shrinks but whose freed pages it reuses.
+   */
+  tableUsedBytes(name: string): number {
+    const stats = this.openTable(name).getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+    return (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages) * stats.pageSize;
+  }
+
   /** stats counts commits and the writes they held. */
   stats(): StorageStats {
     return { commits: this.commitCount, writes: this.writeCount, lastTxnId: this.lastTxnId };
