@@ -20,7 +20,7 @@ import {
   viewOp,
 } from "./check.js";
 import { compareHolds } from "./compare.js";
-import { Crc32c } from "./crc32c.js";
+import { crc32c } from "../storage/checksum.js";
 import { KvError, fail, ok } from "./errors.js";
 import type { KvErrorCode, KvResult } from "./errors.js";
 import {
@@ -344,14 +344,13 @@ export class MvccStore {
     if (revision > 0 && revision < this.revisionCompacted) return fail("compacted");
     if (revision > this.revisionCurrent) return fail("futureRevision");
     const hashRevision = revision <= 0 ? this.revisionCurrent : revision;
-    const crc = new Crc32c();
+    let hash = 0;
     for (const [key, value] of this.store.scan(revisionKeyspaceStart, revisionKey(hashRevision + 1, 0), { reverse: false })) {
-      crc.update(key);
-      crc.update(value);
+      hash = crc32c(value, crc32c(key, hash));
     }
     return ok({
       header: { revision: this.revisionCurrent },
-      hash: crc.digest(),
+      hash,
       compactRevision: this.revisionCompacted,
       hashRevision,
     });
