@@ -1,6 +1,7 @@
 import { logIndex, term } from "../types.js";
 import type { Entry, GroupId, Membership, NodeId, Random, Snapshot } from "../types.js";
 import type { PaxosHardState } from "./messages.js";
+import { defaultEngineLimits } from "../limits.js";
 
 /**
  * PaxosFaults are test-only switches that plant known bugs, so the simulator can
@@ -49,15 +50,7 @@ export interface PaxosConfig {
 
 /** defaultPaxosLimits are sensible production values for everything but identity and randomness. */
 export const defaultPaxosLimits = {
-  electionTimeoutTicks: 10,
-  heartbeatTicks: 1,
-  appendEntriesMax: 256,
-  appendBytesMax: 1024 * 1024,
-  inflightMessagesMax: 256,
-  inflightBytesMax: 16 * 1024 * 1024,
-  uncommittedBytesMax: 64 * 1024 * 1024,
-  entryBytesMax: 2 * 1024 * 1024,
-  readsPendingMax: 4096,
+  ...defaultEngineLimits,
 } as const;
 
 /**

@@ -1,5 +1,6 @@
 import type { Entry, GroupId, Membership, NodeId, Random, Snapshot } from "../types.js";
 import type { RaftHardState } from "./messages.js";
+import { defaultEngineLimits } from "../limits.js";
 
 /**
  * RaftFaults are test-only switches that plant known bugs, so the simulator can
@@ -47,17 +48,9 @@ export interface RaftConfig {
 
 /** defaultRaftLimits are sensible production values for everything but identity and randomness. */
 export const defaultRaftLimits = {
-  electionTimeoutTicks: 10,
-  heartbeatTicks: 1,
+  ...defaultEngineLimits,
   preVote: true,
   checkQuorum: true,
-  appendEntriesMax: 256,
-  appendBytesMax: 1024 * 1024,
-  inflightMessagesMax: 256,
-  inflightBytesMax: 16 * 1024 * 1024,
-  uncommittedBytesMax: 64 * 1024 * 1024,
-  entryBytesMax: 2 * 1024 * 1024,
-  readsPendingMax: 4096,
 } as const;
 
 /**
