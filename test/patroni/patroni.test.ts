@@ -102,7 +102,8 @@ test("Patroni runs a two-node PostgreSQL on Synod: leader, replica, failover on 
   // pg1 bootstraps the cluster and takes the leader key.
   startNode(pg1, user);
   await waitRole(pg1, isPrimary, "pg1 to bootstrap and lead");
-  assert.equal(await leaderKey(gateway), "pg1");
+  // Patroni may report its PostgreSQL as primary a loop before it writes the leader key.
+  await waitLeaderKey(gateway, "pg1", pg1);
 
   // pg2 clones pg1 and streams from it.
   startNode(pg2, user);
@@ -113,7 +114,7 @@ test("Patroni runs a two-node PostgreSQL on Synod: leader, replica, failover on 
   // The leader's Patroni stops (it stops PostgreSQL and gives up the key); the replica takes over.
   await stopNode(pg1);
   await waitRole(pg2, isPrimary, "pg2 to be promoted");
-  assert.equal(await leaderKey(gateway), "pg2");
+  await waitLeaderKey(gateway, "pg2", pg2);
   psql(pg2, user, "INSERT INTO synod_check VALUES ('after failover');");
 
   // The old leader comes back and follows the new one.
@@ -265,6 +266,19 @@ async function leaderKey(gateway: string): Promise<string | undefined> {
   const body = (await res.json()) as { kvs?: { value?: string }[] };
   const value = body.kvs?.[0]?.value;
   return value === undefined ? undefined : Buffer.from(value, "base64").toString("utf8");
+}
+
+/** waitLeaderKey waits until the leader key names `name`. */
+async function waitLeaderKey(gateway: string, name: string, node: PatroniNode): Promise<void> {
+  let last: string | undefined;
+  await waitForAsync(
+    async () => {
+      last = await leaderKey(gateway);
+      return last === name;
+    },
+    () => `the leader key to name ${name} (last ${String(last)})`,
+    node,
+  );
 }
 
 function psqlRun(node: PatroniNode, user: RunAs | undefined, sql: string): { status: number | null; stdout: string; stderr: string } {
