@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { open } from "lmdb";
-import type { Database, RootDatabase } from "lmdb";
+import type { Database, RootDatabase, Transaction } from "lmdb";
 import type { GroupId } from "../consensus/types.js";
 import { assert } from "../consensus/types.js";
 import { StorageError } from "./errors.js";
@@ -38,6 +38,16 @@ export const defaultStorageLimits = {
 
 /** Table is an LMDB sub-database with binary keys and values, for the state machine's tables. */
 export type Table = Database<Buffer, Buffer>;
+
+/**
+ * ReadView pins one committed state of the environment: every read made with
+ * its `transaction` sees that state, whatever commits after it. It must be
+ * released with `done` (LMDB cannot reuse pages freed after the state it pins).
+ */
+export interface ReadView {
+  readonly transaction: Transaction;
+  done(): void;
+}
 
 /** StorageStats counts what the storage did since it was opened. */
 export interface StorageStats {
@@ -177,6 +187,26 @@ export class Storage {
   tableUsedBytes(name: string): number {
     const stats = this.openTable(name).getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
     return (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages) * stats.pageSize;
+  }
+
+  /**
+   * readView pins the last committed state for a long read (a backup), which
+   * never blocks writers: LMDB keeps the pages that state needs until `done`.
+   * Outside a write transaction only, so the view never sees uncommitted writes.
+   */
+  readView(): ReadView {
+    this.checkUsable();
+    assert(!this.inTransaction, "readView cannot be taken inside a write transaction");
+    const transaction = this.env.useReadTransaction();
+    let released = false;
+    return {
+      transaction,
+      done: () => {
+        if (released) return;
+        released = true;
+        transaction.done();
+      },
+    };
   }
 
   /** stats counts commits and the writes they held. */

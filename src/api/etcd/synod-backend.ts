@@ -16,7 +16,7 @@ import type { ReplicaErrorCode } from "../../replica/errors.js";
 import type { MoveLeaderOutcome, SynodServer } from "../../server/synod-server.js";
 import { NoSpaceError } from "../../server/kv-state-machine.js";
 import type { WatchSink, WatchStream } from "../../kv/watch-hub.js";
-import type { AlarmMemberInfo, AlarmRequestInfo, ClusterOpsBackend, EventsBackend, HeaderInfo, LeaseGrantResult, LeaseKeepAliveResult, LeaseTimeToLiveResult, MemberInfo, StatusInfo } from "./backend.js";
+import type { AlarmMemberInfo, AlarmRequestInfo, BackupBackend, BackupSource, ClusterOpsBackend, EventsBackend, HeaderInfo, LeaseGrantResult, LeaseKeepAliveResult, LeaseTimeToLiveResult, MemberInfo, StatusInfo } from "./backend.js";
 import { ApiError } from "./errors.js";
 import type { ApiErrorCode } from "./errors.js";
 
@@ -43,7 +43,7 @@ type MoveLeaderFailure = Extract<MoveLeaderOutcome, { ok: false }>["reason"];
  * SynodBackend serves the etcd API from one Synod member: it forwards each call
  * to the server and turns the server's failures into etcd's errors.
  */
-export class SynodBackend implements EventsBackend, ClusterOpsBackend {
+export class SynodBackend implements EventsBackend, ClusterOpsBackend, BackupBackend {
   constructor(private readonly server: SynodServer) {}
 
   range(r: RangeRequest): Promise<RangeResponse> {
@@ -101,6 +101,18 @@ export class SynodBackend implements EventsBackend, ClusterOpsBackend {
    */
   defragment(): Promise<void> {
     return Promise.resolve();
+  }
+
+  async openBackup(): Promise<BackupSource> {
+    const stream = await mapErrors(this.server.openBackup());
+    return {
+      revision: stream.header.revision,
+      get remainingBytes() {
+        return stream.remainingBytes;
+      },
+      nextChunk: () => stream.nextChunk(),
+      close: () => stream.close(),
+    };
   }
 
   openWatchStream(sink: WatchSink): WatchStream {
