@@ -60,7 +60,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     throw new ConfigError(`--initial-cluster gives ${options.name} the peer URLs ${self.peerUrls.join(",")}, but --initial-advertise-peer-urls is ${options.initialAdvertisePeerUrls.join(",")}`);
   }
   const target = resolve(options.dataDir);
-  if (existsSync(target) && readdirSync(target).length > 0) throw new ConfigError(`data-dir "${options.dataDir}" not empty or could not be read`);
+  if (existsSync(target) && readdirSync(target).length > 0) throw new ConfigError(`data-dir "${options.dataDir}" exists`);
 
   const backup = verifyBackupFile(options.backupPath);
   const building = `${target}.restoring`;
