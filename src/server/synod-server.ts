@@ -280,6 +280,12 @@ export class SynodServer {
     }
   }
 
+  /** defragment shrinks this member's data file to what its data needs (Storage.defragment). */
+  async defragment(): Promise<void> {
+    if (this.stopped) throw new ReplicaError("stopped", "etcdserver: server stopped");
+    await this.storage.defragment();
+  }
+
   /** memberList is the members with the client URLs each one published (empty until it has). */
   memberList(): Member[] {
     const published = this.stateMachine.publishedMembers();
