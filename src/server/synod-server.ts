@@ -337,8 +337,8 @@ export class SynodServer {
    * the log and the write fails with "database space exceeded". Reads,
    * deletes and compactions are never refused, so space can be won back.
    *
-   * etcd measures its backend file, which a defrag shrinks; LMDB's file never
-   * shrinks but reuses freed pages, so the measure here is the pages the state
+   * etcd measures its backend file, which a defrag shrinks; LMDB's file only
+   * shrinks on a defragment but reuses freed pages, so the measure here is the pages the state
    * machine's table occupies (the consensus log, like etcd's WAL, is not counted):
    * after compaction frees history, writes fit again once the alarm is disarmed.
    */
