@@ -4,6 +4,7 @@ import { addBenchCommand } from "../../bench/command.js";
 import { ConfigError } from "../server/config.js";
 import { runDev } from "./dev.js";
 import { serve } from "./serve.js";
+import { addSnapshotCommand } from "./snapshot.js";
 import type { StartFlags } from "./start.js";
 import { addStartFlags, configFromFlags } from "./start.js";
 
@@ -31,6 +32,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
 
   addBenchCommand(program);
+  addSnapshotCommand(program, (code) => {
+    exitCode = code;
+  });
 
   try {
     await program.parseAsync([...argv], { from: "user" });

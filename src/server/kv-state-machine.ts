@@ -5,6 +5,8 @@ import type { KvError, KvEvent, KvRequest, KvResponse, LeaseInfo, LeaseRequest, 
 import { viewOp } from "../kv/check.js";
 import type { StateMachinePort } from "../replica/ports.js";
 import type { Storage, Table } from "../storage/storage.js";
+import { BackupStream } from "./backup-stream.js";
+import type { EngineKind } from "./engines.js";
 import { LmdbOrderedStore } from "./lmdb-ordered-store.js";
 
 /** MemberAttributes are what a member publishes about itself through the log (etcd's "publish"). */
@@ -130,6 +132,19 @@ function memberKey(nodeId: number): Buffer {
   return key;
 }
 
+/**
+ * isMembershipRecord tells whether a table key is one of the state machine's
+ * member or alarm records: they describe the cluster a copy was taken from,
+ * so a restore into a new cluster leaves them out.
+ */
+export function isMembershipRecord(key: Uint8Array): boolean {
+  const k = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+  return k.subarray(0, memberPrefix.length).equals(memberPrefix) || k.subarray(0, alarmPrefix.length).equals(alarmPrefix);
+}
+
+/** stateMachineTableName is the LMDB table the state machine keeps everything in. */
+export const stateMachineTableName = "mvcc";
+
 /** AppliedResult is the outcome of one applied command, for the member that waits on it. */
 export type AppliedResult =
   | { readonly ok: true; readonly response: KvResponse | LeaseResponse | null; readonly revision: number }
@@ -169,7 +184,7 @@ export class KvStateMachine implements StateMachinePort {
     private readonly options: MvccOptions = {},
     private readonly nowMs: () => number = () => performance.now(),
   ) {
-    this.table = storage.table("mvcc");
+    this.table = storage.table(stateMachineTableName);
     this.openStores();
     // The hub reads through whichever store is current (a snapshot replaces it).
     const current = (): MvccStore => this.mvccStore;
@@ -193,7 +208,7 @@ export class KvStateMachine implements StateMachinePort {
 
   /** usedBytes is the space the state machine's table holds now (etcd's "db size in use"). */
   usedBytes(): number {
-    return this.storage.tableUsedBytes("mvcc");
+    return this.storage.tableUsedBytes(stateMachineTableName);
   }
 
   /** mvcc is the store, for reads served outside the log (Range, HashKV). */
@@ -312,6 +327,11 @@ export class KvStateMachine implements StateMachinePort {
       if (isMemberAttributes(attributes)) out.set(attributes.nodeId, attributes);
     }
     return out;
+  }
+
+  /** openBackup starts a consistent backup of the table as last committed (see backup-stream.ts). */
+  openBackup(options: { engine: EngineKind; takenAtMs: number; onClose: () => void }): Promise<BackupStream> {
+    return BackupStream.open({ table: this.table, view: this.storage.readView(), engine: options.engine, nowMs: options.takenAtMs, onClose: options.onClose });
   }
 
   restore(snapshot: Snapshot): Promise<void> {

@@ -35,6 +35,7 @@ import type { AlarmType, KvCommand } from "./kv-state-machine.js";
 import type { LeaseResponse } from "../kv/index.js";
 import type { WatchSink, WatchStream } from "../kv/watch-hub.js";
 import { peerMessageValidator } from "./peer-messages.js";
+import type { BackupStream } from "./backup-stream.js";
 import type { PeerMessage } from "./peer-messages.js";
 import { ServerMetrics } from "./metrics.js";
 
@@ -101,6 +102,8 @@ export class SynodServer {
   private readonly leaseQueries = new Map<string, (answer: LeaseAnswer) => void>();
   /** When the last plain heartbeat to each peer left, for round-trip times. */
   private readonly heartbeatSentAt = new Map<NodeId, number>();
+  /** backupsInFlight counts the backups streaming now, each pinning one read transaction. */
+  private backupsInFlight = 0;
 
   private constructor(readonly config: ServerConfig) {
     this.members = membersOf(config);
@@ -253,6 +256,36 @@ export class SynodServer {
     return Promise.resolve(unwrap(this.stateMachine.mvcc.hashKv(revision)));
   }
 
+  /**
+   * openBackup starts a consistent backup of this member's applied state
+   * (Maintenance.Snapshot): the state machine table as last committed, read
+   * in one transaction. At most backupsInFlightMax run at once; another one
+   * is refused as "too many requests" rather than pin more old pages.
+   */
+  async openBackup(): Promise<BackupStream> {
+    if (this.stopped) throw new ReplicaError("stopped", "etcdserver: server stopped");
+    if (this.backupsInFlight >= backupsInFlightMax) throw new ReplicaError("overloaded", "etcdserver: too many requests");
+    this.backupsInFlight++;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.backupsInFlight--;
+    };
+    try {
+      return await this.stateMachine.openBackup({ engine: this.engineKind, takenAtMs: Date.now(), onClose: release });
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  /** defragment shrinks this member's data file to what its data needs (Storage.defragment). */
+  async defragment(): Promise<void> {
+    if (this.stopped) throw new ReplicaError("stopped", "etcdserver: server stopped");
+    await this.storage.defragment();
+  }
+
   /** memberList is the members with the client URLs each one published (empty until it has). */
   memberList(): Member[] {
     const published = this.stateMachine.publishedMembers();
@@ -304,8 +337,8 @@ export class SynodServer {
    * the log and the write fails with "database space exceeded". Reads,
    * deletes and compactions are never refused, so space can be won back.
    *
-   * etcd measures its backend file, which a defrag shrinks; LMDB's file never
-   * shrinks but reuses freed pages, so the measure here is the pages the state
+   * etcd measures its backend file, which a defrag shrinks; LMDB's file only
+   * shrinks on a defragment but reuses freed pages, so the measure here is the pages the state
    * machine's table occupies (the consensus log, like etcd's WAL, is not counted):
    * after compaction frees history, writes fit again once the alarm is disarmed.
    */
@@ -679,6 +712,8 @@ interface LeaseAnswer {
   readonly leader: boolean;
 }
 
+/** backupsInFlightMax bounds the backups one member streams at once (each pins the pages of its read transaction). */
+const backupsInFlightMax = 2;
 /** compactionCheckIntervalMs: how often auto-compaction samples the revision and checks its schedule. */
 const compactionCheckIntervalMs = 1000;
 /** revisionCompactionIntervalMs: revision-mode auto-compaction runs every 5 minutes, as etcd's. */
@@ -724,7 +759,7 @@ function unwrap<T>(result: { ok: true; value: T } | { ok: false; error: KvError 
 }
 
 /** membersOf numbers the initial members 1..n by name, so every member derives the same node ids. */
-function membersOf(config: ServerConfig): Member[] {
+export function membersOf(config: Pick<ServerConfig, "initialCluster" | "initialClusterToken" | "name" | "advertiseClientUrls">): Member[] {
   const sorted = [...config.initialCluster].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return sorted.map((m, i) => ({
     nodeId: nodeId(i + 1),

@@ -13,7 +13,11 @@ export type StorageErrorCode =
   /** A write asks for something the log cannot hold (a gap, a rewrite of what a snapshot covers). */
   | "invalidWrite"
   /** Too many writes are waiting for a commit. */
-  | "overloaded";
+  | "overloaded"
+  /** Another maintenance task (a defragment, a backup's read view) holds what this one needs; try again later. */
+  | "busy"
+  /** A maintenance task (a defragment) failed before its commit point; nothing changed. */
+  | "maintenanceFailed";
 
 /** StorageError is the one error class of the storage layer; `code` says which failure it is. */
 export class StorageError extends Error {

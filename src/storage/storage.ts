@@ -1,7 +1,7 @@
-import { mkdirSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { open } from "lmdb";
-import type { Database, RootDatabase } from "lmdb";
+import type { Database, RootDatabase, Transaction } from "lmdb";
 import type { GroupId } from "../consensus/types.js";
 import { assert } from "../consensus/types.js";
 import { StorageError } from "./errors.js";
@@ -10,6 +10,9 @@ import { DirLock } from "./lock.js";
 
 /** envFileName is the LMDB environment file inside a data directory (LMDB adds `<name>-lock` beside it). */
 export const envFileName = "synod.mdb";
+
+/** defragFileName is where a defragment writes the compacted copy before renaming it over the environment file. */
+export const defragFileName = `${envFileName}.defrag`;
 
 /** consensusTableName is the LMDB sub-database that holds every group's consensus records. */
 export const consensusTableName = "consensus";
@@ -38,6 +41,16 @@ export const defaultStorageLimits = {
 
 /** Table is an LMDB sub-database with binary keys and values, for the state machine's tables. */
 export type Table = Database<Buffer, Buffer>;
+
+/**
+ * ReadView pins one committed state of the environment: every read made with
+ * its `transaction` sees that state, whatever commits after it. It must be
+ * released with `done` (LMDB cannot reuse pages freed after the state it pins).
+ */
+export interface ReadView {
+  readonly transaction: Transaction;
+  done(): void;
+}
 
 /** StorageStats counts what the storage did since it was opened. */
 export interface StorageStats {
@@ -84,9 +97,21 @@ interface PendingWrite {
 export class Storage {
   readonly dataDir: string;
   readonly snapshotChunkBytes: number;
-  private readonly env: RootDatabase<Buffer, Buffer>;
+  private env: RootDatabase<Buffer, Buffer>;
+  private readonly envOptions: Parameters<typeof open>[0];
   private readonly consensus: Table;
+  /** tables are the handles handed out; each forwards to its database in the current environment. */
   private readonly tables = new Map<string, Table>();
+  /** databases are the open databases of the current environment, by table name; a defragment reopens them. */
+  private readonly databases = new Map<string, Table>();
+  /** boundMembers caches each table's methods bound to its current database; a reopen clears it. */
+  private readonly boundMembers = new Map<string, Map<PropertyKey, unknown>>();
+  /** readViewsOpen counts read views not yet done: a defragment cannot close the environment under them. */
+  private readViewsOpen = 0;
+  /** writesHeld is set while a defragment copies the environment: queued writes wait for the new file. */
+  private writesHeld = false;
+  /** defragRunning is the defragment in progress, which `close` lets finish first. */
+  private defragRunning: Promise<unknown> | undefined;
   private readonly groups = new Map<GroupId, GroupStorage<unknown>>();
   private readonly lock: DirLock;
   private readonly pendingWritesMax: number;
@@ -105,7 +130,7 @@ export class Storage {
     this.pendingWritesMax = options.pendingWritesMax ?? defaultStorageLimits.pendingWritesMax;
     this.snapshotChunkBytes = options.snapshotChunkBytes ?? defaultStorageLimits.snapshotChunkBytes;
     assert(this.snapshotChunkBytes > 0, "snapshotChunkBytes must be positive");
-    this.env = open<Buffer, Buffer>({
+    this.envOptions = {
       path: join(options.dataDir, envFileName),
       noSubdir: true,
       mapSize: options.mapSizeBytes ?? defaultStorageLimits.mapSizeBytes,
@@ -114,7 +139,10 @@ export class Storage {
       overlappingSync: false,
       keyEncoding: "binary",
       encoding: "binary",
-    });
+    };
+    // A copy left by a defragment that crashed before its rename is incomplete or unneeded.
+    rmSync(join(options.dataDir, defragFileName), { force: true });
+    this.env = open<Buffer, Buffer>(this.envOptions);
     this.consensus = this.openTable(consensusTableName);
   }
 
@@ -179,6 +207,29 @@ export class Storage {
     return (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages) * stats.pageSize;
   }
 
+  /**
+   * readView pins the last committed state for a long read (a backup), which
+   * never blocks writers: LMDB keeps the pages that state needs until `done`.
+   * Outside a write transaction only, so the view never sees uncommitted writes.
+   */
+  readView(): ReadView {
+    this.checkUsable();
+    assert(!this.inTransaction, "readView cannot be taken inside a write transaction");
+    if (this.writesHeld) throw new StorageError("busy", "a defragment is running");
+    const transaction = this.env.useReadTransaction();
+    this.readViewsOpen++;
+    let released = false;
+    return {
+      transaction,
+      done: () => {
+        if (released) return;
+        released = true;
+        this.readViewsOpen--;
+        transaction.done();
+      },
+    };
+  }
+
   /** stats counts commits and the writes they held. */
   stats(): StorageStats {
     return { commits: this.commitCount, writes: this.writeCount, lastTxnId: this.lastTxnId };
@@ -189,6 +240,8 @@ export class Storage {
    * Later calls fail with "closed".
    */
   async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.defragRunning !== undefined) await this.defragRunning;
     if (this.closed) return;
     if (this.pending.length > 0) this.flush();
     this.closed = true;
@@ -225,23 +278,142 @@ export class Storage {
     return this.failure;
   }
 
+  /**
+   * openTable returns the handle of a named database. A handle forwards every
+   * call to that database in the current environment, so handles stay valid
+   * when a defragment replaces the environment.
+   */
   private openTable(name: string): Table {
     let table = this.tables.get(name);
     if (table === undefined) {
-      table = this.env.openDB<Buffer, Buffer>({
-        name,
-        keyEncoding: "binary",
-        encoding: "binary",
-        compression: false,
+      this.databases.set(name, this.openDatabase(name));
+      const bound = new Map<PropertyKey, unknown>();
+      this.boundMembers.set(name, bound);
+      table = new Proxy({} as Table, {
+        get: (_target, property) => {
+          const database = this.databases.get(name);
+          assert(database !== undefined, `table ${name} is not open`);
+          const member: unknown = Reflect.get(database, property, database);
+          if (typeof member !== "function") return member;
+          let method = bound.get(property);
+          if (method === undefined) {
+            method = (member as (...args: unknown[]) => unknown).bind(database);
+            bound.set(property, method);
+          }
+          return method;
+        },
       });
       this.tables.set(name, table);
     }
     return table;
   }
 
+  private openDatabase(name: string): Table {
+    return this.env.openDB<Buffer, Buffer>({ name, keyEncoding: "binary", encoding: "binary", compression: false });
+  }
+
+  /**
+   * defragment rewrites the environment file without its free pages, so the
+   * file shrinks to what the data needs (LMDB reuses freed pages but never
+   * gives them back to the file system). Steps:
+   *
+   * 1. Writes are held: queued and new writes wait (none is refused below
+   *    pendingWritesMax, none is acknowledged before it is durable in the
+   *    new file). Reads go on from the old file.
+   * 2. LMDB's compacting copy (mdb_env_copy2 with MDB_CP_COMPACT, from one
+   *    read transaction, so it holds every committed write) is written to
+   *    `synod.mdb.defrag` and fsynced.
+   * 3. In one synchronous step, so no read runs in between: the environment
+   *    is closed, the copy renamed over `synod.mdb` (the commit point: a crash
+   *    before it leaves the old file whole and the copy is deleted on the next
+   *    open; after it, the new file is whole), the directory fsynced, the
+   *    environment reopened and every table handle pointed at it.
+   * 4. Held writes are committed in the new file.
+   *
+   * It is refused ("busy") while a read view (a backup) is open or another
+   * defragment runs. A failure before the rename changes nothing; a failure
+   * to reopen after it puts the storage in the failed state.
+   */
+  defragment(): Promise<{ beforeBytes: number; afterBytes: number }> {
+    if (this.defragRunning !== undefined) return Promise.reject(new StorageError("busy", "a defragment is already running"));
+    const running = this.runDefragment();
+    const settled = running.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.defragRunning = settled;
+    void settled.then(() => {
+      if (this.defragRunning === settled) this.defragRunning = undefined;
+    });
+    return running;
+  }
+
+  private async runDefragment(): Promise<{ beforeBytes: number; afterBytes: number }> {
+    this.checkUsable();
+    if (this.readViewsOpen > 0) throw new StorageError("busy", `${this.readViewsOpen} read view(s) (a backup) are open; defragment once they end`);
+    const envPath = join(this.dataDir, envFileName);
+    const copyPath = join(this.dataDir, defragFileName);
+    const beforeBytes = statSync(envPath).size;
+    this.writesHeld = true;
+    try {
+      rmSync(copyPath, { force: true });
+      try {
+        await this.env.backup(copyPath, true);
+        fsyncFile(copyPath);
+      } catch (error) {
+        rmSync(copyPath, { force: true });
+        throw new StorageError("maintenanceFailed", `defragment could not copy ${envPath}; nothing changed`, { cause: error });
+      }
+      this.checkUsable();
+      if (this.readViewsOpen > 0) {
+        rmSync(copyPath, { force: true });
+        throw new StorageError("busy", "a read view opened during the defragment; nothing changed");
+      }
+      this.swapEnvironment(copyPath, envPath);
+    } finally {
+      this.writesHeld = false;
+      if (this.pending.length > 0 && !this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    }
+    return { beforeBytes, afterBytes: statSync(envPath).size };
+  }
+
+  /** swapEnvironment closes the environment, renames the copy over it and reopens it, synchronously. */
+  private swapEnvironment(copyPath: string, envPath: string): void {
+    const closing = this.env.close();
+    // lmdb-js closes at once when no asynchronous write is in flight (Storage writes only synchronously).
+    assert((this.env as unknown as { status: string }).status === "closed", "the environment did not close synchronously");
+    void closing;
+    try {
+      renameSync(copyPath, envPath);
+      fsyncFile(this.dataDir);
+    } catch (error) {
+      // The old file is still in place: reopen it.
+      this.reopen();
+      rmSync(copyPath, { force: true });
+      throw new StorageError("maintenanceFailed", `defragment could not rename its copy over ${envPath}; nothing changed`, { cause: error });
+    }
+    try {
+      this.reopen();
+    } catch (error) {
+      this.failure = new StorageError("failed", `the defragmented ${envPath} could not be reopened; restart from it`, { cause: error });
+      throw this.failure;
+    }
+  }
+
+  private reopen(): void {
+    this.env = open<Buffer, Buffer>(this.envOptions);
+    for (const name of this.databases.keys()) this.databases.set(name, this.openDatabase(name));
+    for (const bound of this.boundMembers.values()) bound.clear();
+  }
+
   /** flush runs every queued write in one write transaction and commits it durably. */
   private flush(): void {
     this.flushScheduled = false;
+    // While a defragment copies the file, writes wait; it schedules a flush when it ends.
+    if (this.writesHeld && !this.closed) return;
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
@@ -288,5 +460,15 @@ export class Storage {
       if (err === undefined) write.resolve();
       else write.reject(err);
     }
+  }
+}
+
+/** fsyncFile makes a file's (or a directory's) contents durable. */
+function fsyncFile(path: string): void {
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

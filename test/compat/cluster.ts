@@ -7,6 +7,16 @@ import { join } from "node:path";
 
 const mainScript = join(import.meta.dirname, "..", "..", "src", "cli", "main.ts");
 
+/** testClusterToken is the --initial-cluster-token of every test cluster. */
+export const testClusterToken = "synod-test";
+
+/** synodCli runs the `synod` command (under tsx) to completion and returns its output and exit code. */
+export function synodCli(args: readonly string[]): { stdout: string; stderr: string; status: number } {
+  const result = spawnSync(process.execPath, ["--import", "tsx", mainScript, ...args], { encoding: "utf8", timeout: 120_000 });
+  if (result.error !== undefined) throw result.error;
+  return { stdout: result.stdout, stderr: result.stderr, status: result.status ?? -1 };
+}
+
 /** MemberProcess is one real `synod start` process of a test cluster. */
 export interface MemberProcess {
   readonly name: string;
@@ -65,9 +75,22 @@ export class TestCluster {
     }));
   }
 
-  static async start(options: { size?: number; consensus?: string; extraArgs?: readonly string[] } = {}): Promise<TestCluster> {
+  /**
+   * start spawns the members and waits until each is healthy. `prepare` runs
+   * first, with the ports and data dirs chosen (e.g. to restore a backup into
+   * each data dir); if it throws, the cluster's temp dir is removed.
+   */
+  static async start(
+    options: { size?: number; consensus?: string; extraArgs?: readonly string[]; prepare?: (cluster: TestCluster) => void } = {},
+  ): Promise<TestCluster> {
     const size = options.size ?? 3;
     const cluster = new TestCluster(await freePorts(size * 3), size, options.consensus ?? "raft", options.extraArgs ?? []);
+    try {
+      options.prepare?.(cluster);
+    } catch (error) {
+      rmSync(cluster.root, { recursive: true, force: true });
+      throw error;
+    }
     for (let i = 0; i < size; i++) cluster.spawn(i);
     await cluster.waitHealthy();
     return cluster;
@@ -77,9 +100,14 @@ export class TestCluster {
     return this.members.map((m) => `127.0.0.1:${m.clientPort}`);
   }
 
+  /** initialCluster is the --initial-cluster value every member starts with. */
+  initialCluster(): string {
+    return this.members.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(",");
+  }
+
   spawn(i: number): void {
     const m = this.member(i);
-    const initialCluster = this.members.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(",");
+    const initialCluster = this.initialCluster();
     const child = spawn(
       process.execPath,
       [
@@ -90,7 +118,7 @@ export class TestCluster {
         "--listen-peer-urls", `http://127.0.0.1:${m.peerPort}`,
         "--listen-metrics-urls", `http://127.0.0.1:${m.metricsPort}`,
         "--initial-cluster", initialCluster,
-        "--initial-cluster-token", "synod-test",
+        "--initial-cluster-token", testClusterToken,
         "--consensus", this.consensus,
         "--heartbeat-interval", "50",
         "--election-timeout", "500",

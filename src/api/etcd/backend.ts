@@ -181,3 +181,29 @@ export function hasClusterOps(backend: EtcdBackend): backend is ClusterOpsBacken
   const methods = backend as unknown as Record<string, unknown>;
   return clusterOpsMethods.every((name) => typeof methods[name] === "function");
 }
+
+/**
+ * BackupSource is one consistent backup being streamed (Maintenance.Snapshot):
+ * the file comes out in chunks whose total is known up front.
+ */
+export interface BackupSource {
+  /** revision is the store revision the backup holds, for the response headers. */
+  readonly revision: number;
+  /** remainingBytes is what is left after the chunks taken so far. */
+  readonly remainingBytes: number;
+  /** nextChunk returns the next bytes of the file, or null once it is complete. */
+  nextChunk(): Buffer | null;
+  /** close releases what the backup pins; safe to call twice. */
+  close(): void;
+}
+
+/** BackupBackend extends the KV backend with Maintenance.Snapshot. */
+export interface BackupBackend extends EtcdBackend {
+  /** openBackup pins the member's committed state and starts a backup of it; a member refuses past its limit of backups in flight. */
+  openBackup(): Promise<BackupSource>;
+}
+
+/** hasBackup tells whether a backend implements {@link BackupBackend}. */
+export function hasBackup(backend: EtcdBackend): backend is BackupBackend {
+  return typeof (backend as unknown as Record<string, unknown>)["openBackup"] === "function";
+}

@@ -15,9 +15,9 @@ import { performance } from "node:perf_hooks";
 import * as grpc from "@grpc/grpc-js";
 import { requestBytesMaxDefault, txnOpsMaxDefault } from "../../kv/index.js";
 import type { KvRequest } from "../../kv/index.js";
-import { hasClusterOps, hasEvents } from "./backend.js";
-import type { AlarmKind, EtcdBackend } from "./backend.js";
-import { CallKit } from "./calls.js";
+import { hasBackup, hasClusterOps, hasEvents } from "./backend.js";
+import type { AlarmKind, BackupBackend, BackupSource, EtcdBackend } from "./backend.js";
+import { abortReason, CallKit, endCall, isClientCancel, whenDrained } from "./calls.js";
 import type { ApiLogger } from "./calls.js";
 import { checkRequest } from "./checks.js";
 import type { RequestLimits } from "./checks.js";
@@ -62,6 +62,7 @@ import type {
   PbPutResponse,
   PbRangeRequest,
   PbRangeResponse,
+  PbSnapshotResponse,
   PbStatusResponse,
   PbTxnRequest,
   PbTxnResponse,
@@ -245,7 +246,55 @@ export class EtcdApiServer {
         return hashKvResponseToPb(response, fullHeader(this.backend.header()));
       }),
       ...this.clusterOpsHandlers(),
+      ...this.backupHandlers(),
     };
+  }
+
+  /** backupHandlers serves Maintenance.Snapshot when the backend can take backups. */
+  private backupHandlers(): Handlers {
+    const { backend } = this;
+    if (!hasBackup(backend)) return {};
+    const handler: grpc.handleServerStreamingCall<unknown, PbSnapshotResponse> = (call) => {
+      void this.streamBackup(backend, call);
+    };
+    return { Snapshot: handler };
+  }
+
+  /**
+   * streamBackup sends one backup as etcd sends its snapshot: pieces of the
+   * file in `blob`, each with the bytes still to come. It takes the next piece
+   * only once gRPC has room for it, so a slow client holds one piece in memory,
+   * not the file; a client that goes away releases the backup's read transaction.
+   */
+  private async streamBackup(backend: BackupBackend, call: grpc.ServerWritableStream<unknown, PbSnapshotResponse>): Promise<void> {
+    const service = "etcdserverpb.Maintenance";
+    const startedMs = performance.now();
+    const scope = this.kit.open(call);
+    let source: BackupSource | undefined;
+    try {
+      source = await backend.openBackup();
+      for (;;) {
+        if (scope.signal.aborted) throw abortReason(scope.signal);
+        const blob = source.nextChunk();
+        if (blob === null) break;
+        const header = fullHeader(backend.header())({ revision: source.revision });
+        if (call.write({ header, remaining_bytes: String(source.remainingBytes), blob })) await new Promise((resolve) => setImmediate(resolve));
+        else await whenDrained(call, scope.signal);
+      }
+      endCall(call, undefined);
+      this.kit.report(service, "Snapshot", grpc.status.OK, startedMs);
+    } catch (error) {
+      if (isClientCancel(error)) {
+        this.kit.report(service, "Snapshot", grpc.status.CANCELLED, startedMs);
+        return;
+      }
+      const failure = this.kit.failure(service, "Snapshot", error);
+      if (!call.cancelled) endCall(call, failure);
+      this.kit.report(service, "Snapshot", failure.code, startedMs);
+    } finally {
+      source?.close();
+      scope.release();
+    }
   }
 
   /** clusterOpsHandlers serves the operator's Maintenance calls when the backend has them. */

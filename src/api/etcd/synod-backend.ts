@@ -16,8 +16,10 @@ import type { ReplicaErrorCode } from "../../replica/errors.js";
 import type { MoveLeaderOutcome, SynodServer } from "../../server/synod-server.js";
 import { NoSpaceError } from "../../server/kv-state-machine.js";
 import type { WatchSink, WatchStream } from "../../kv/watch-hub.js";
-import type { AlarmMemberInfo, AlarmRequestInfo, ClusterOpsBackend, EventsBackend, HeaderInfo, LeaseGrantResult, LeaseKeepAliveResult, LeaseTimeToLiveResult, MemberInfo, StatusInfo } from "./backend.js";
-import { ApiError } from "./errors.js";
+import type { AlarmMemberInfo, AlarmRequestInfo, BackupBackend, BackupSource, ClusterOpsBackend, EventsBackend, HeaderInfo, LeaseGrantResult, LeaseKeepAliveResult, LeaseTimeToLiveResult, MemberInfo, StatusInfo } from "./backend.js";
+import * as grpc from "@grpc/grpc-js";
+import { StorageError } from "../../storage/errors.js";
+import { ApiError, GrpcStatusError } from "./errors.js";
 import type { ApiErrorCode } from "./errors.js";
 
 /** apiCodeOf maps a replica failure to the etcd error a client expects for it. */
@@ -43,7 +45,7 @@ type MoveLeaderFailure = Extract<MoveLeaderOutcome, { ok: false }>["reason"];
  * SynodBackend serves the etcd API from one Synod member: it forwards each call
  * to the server and turns the server's failures into etcd's errors.
  */
-export class SynodBackend implements EventsBackend, ClusterOpsBackend {
+export class SynodBackend implements EventsBackend, ClusterOpsBackend, BackupBackend {
   constructor(private readonly server: SynodServer) {}
 
   range(r: RangeRequest): Promise<RangeResponse> {
@@ -94,13 +96,23 @@ export class SynodBackend implements EventsBackend, ClusterOpsBackend {
   }
 
   /**
-   * defragment does nothing and succeeds: LMDB puts pages freed by compaction
-   * on its free list and reuses them for later writes, so there is nothing to
-   * rewrite; its data file never shrinks, though, so the size reported and
-   * checked against the quota does not drop after a defragment.
+   * defragment rewrites this member's data file without its free pages, so it
+   * shrinks (see Storage.defragment): writes wait meanwhile, reads go on.
    */
-  defragment(): Promise<void> {
-    return Promise.resolve();
+  async defragment(): Promise<void> {
+    await mapErrors(this.server.defragment());
+  }
+
+  async openBackup(): Promise<BackupSource> {
+    const stream = await mapErrors(this.server.openBackup());
+    return {
+      revision: stream.header.revision,
+      get remainingBytes() {
+        return stream.remainingBytes;
+      },
+      nextChunk: () => stream.nextChunk(),
+      close: () => stream.close(),
+    };
   }
 
   openWatchStream(sink: WatchSink): WatchStream {
@@ -153,6 +165,8 @@ async function mapErrors<T>(promise: Promise<T>): Promise<T> {
   } catch (error) {
     if (error instanceof ReplicaError) throw new ApiError(apiCodeOf[error.code], { cause: error });
     if (error instanceof NoSpaceError) throw new ApiError("noSpace", { cause: error });
+    if (error instanceof StorageError && error.code === "busy") throw new GrpcStatusError(grpc.status.UNAVAILABLE, `synod: ${error.message}`);
+    if (error instanceof StorageError && error.code === "maintenanceFailed") throw new GrpcStatusError(grpc.status.ABORTED, `synod: ${error.message}`);
     throw error;
   }
 }

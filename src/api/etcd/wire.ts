@@ -245,6 +245,14 @@ export interface PbAlarmResponse {
   readonly alarms: readonly { readonly memberID: string; readonly alarm: number }[];
 }
 
+/** PbSnapshotResponse is one piece of a backup stream (etcd's SnapshotResponse). */
+export interface PbSnapshotResponse {
+  readonly header: PbResponseHeader;
+  /** remaining_bytes: uint64 as a decimal string, the bytes still to come after this blob. */
+  readonly remaining_bytes: string;
+  readonly blob: Buffer;
+}
+
 export interface PbDefragmentResponse {
   readonly header: PbResponseHeader;
 }
