@@ -71,8 +71,23 @@ export async function serve(config: ServerConfig): Promise<number> {
     };
     process.once("SIGINT", () => stop("SIGINT"));
     process.once("SIGTERM", () => stop("SIGTERM"));
+    // A removed member stops its replica by itself (etcd shuts it down); the process then exits non-zero.
+    void server.removed.then((line) => {
+      if (stopping) return;
+      stopping = true;
+      void (async () => {
+        for (const port of clientPorts) port.close();
+        await Promise.all(apis.map((a) => a.stop()));
+        await Promise.all(http.map((h) => new Promise<void>((r) => h.close(() => r()))));
+        log(`${line}; exiting`);
+        resolve(exitCodeRemoved);
+      })();
+    });
   });
 }
+
+/** exitCodeRemoved is the exit code of a member that stopped because it was removed from the cluster. */
+const exitCodeRemoved = 3;
 
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} synod: ${line}\n`);
