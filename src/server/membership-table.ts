@@ -18,8 +18,12 @@ import type { MemberAttributes, MemberRecord, MemberRecords } from "./kv-state-m
 
 /** addedNodeIdMin: node ids of added members lie in [addedNodeIdMin, addedNodeIdEnd), above any initial cluster's 1..n. */
 export const addedNodeIdMin = 1024;
-/** addedNodeIdEnd: node ids stay below 2^31 so they fit every integer field of the peer protocol. */
-export const addedNodeIdEnd = 2 ** 31;
+/**
+ * addedNodeIdEnd: node ids stay below 2^16 because the Paxos engine packs the
+ * node id into 16 bits of its ballot; a collision of two added members is
+ * refused at MemberAdd ("Peer URLs already exists").
+ */
+export const addedNodeIdEnd = 2 ** 16;
 
 /** learnersMax is etcd's limit of learners in a cluster (etcd: 1). */
 export const learnersMax = 1;

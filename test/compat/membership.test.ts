@@ -93,6 +93,8 @@ for (const consensus of ["raft", "paxos"] as const) {
       const caughtUp = await eventually("the learner to catch up", () => {
         const r = etcdctl(own, ["get", "before", "--print-value-only", "--consistency=s"]);
         return r.status === 0 && r.stdout.trim() === "v1" ? true : undefined;
+      }).catch((error: unknown) => {
+        throw new Error(`${String(error)}; its output:\n${c.member(i4).output}`);
       });
       process.stderr.write(`${consensus}: a new learner served a key written before it joined after ${caughtUp.ms} ms\n`);
       await eventually("m4 to publish its name", () => (memberList(eps).find((m) => m.ID === learner.ID)?.name === "m4" ? true : undefined));
