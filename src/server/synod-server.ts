@@ -325,6 +325,8 @@ export class SynodServer {
   async memberChange(request: MemberRequest): Promise<MemberAnswer> {
     const answer = await this.memberAdmin.handle(request);
     if (request.op === "remove" && request.memberId === this.self.id) throw new ReplicaError("stopped", "etcdserver: server stopped");
+    // The leader decided; this member answers once it has applied as much, so its own list agrees.
+    await this.readBarrier(Date.now() + this.config.requestTimeoutMs);
     return answer;
   }
 
