@@ -141,5 +141,53 @@ for (const consensus of ["raft", "paxos"] as const) {
       const again = etcdctl(rest, ["member", "add", "back", `--peer-urls=http://127.0.0.1:${c.member(victim).peerPort}`]);
       assert.match(again.stderr, /etcdserver: member not found/);
     });
+
+    it("with --auto-promote, the leader promotes a learner once it is in sync", async () => {
+      const c = await TestCluster.start({ size: 3, consensus, extraArgs: ["--auto-promote"] });
+      try {
+        const eps = c.endpoints();
+        assert.equal(etcdctl(eps, ["put", "k", "v"]).status, 0);
+        const base = await TestCluster.reservePorts();
+        const added = etcdctl(eps, ["member", "add", "m4", `--peer-urls=http://127.0.0.1:${base + 1}`, "--learner"]);
+        assert.equal(added.status, 0, added.stderr);
+        const id = BigInt(`0x${/Member ([0-9a-f]+) added/.exec(added.stdout)?.[1] ?? "0"}`);
+        // Not started: it holds nothing, so it stays a learner.
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.equal(memberList(eps).find((m) => m.ID === id)?.isLearner, true);
+        c.addMemberProcess("m4", base, /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(added.stdout)?.[1] ?? "", ["--auto-promote"]);
+        const promoted = await eventually("auto-promotion", () => (memberList(eps).find((m) => m.ID === id)?.isLearner === false ? true : undefined));
+        process.stderr.write(`${consensus}: auto-promoted a new learner ${promoted.ms} ms after it started\n`);
+      } finally {
+        await c.stop();
+      }
+    });
+
+    it("a removed member restarted on its old data cannot disrupt the cluster", async () => {
+      const c = await TestCluster.start({ size: 3, consensus });
+      try {
+        const eps = c.endpoints();
+        const target = memberList(eps).find((m) => m.name === "m3");
+        assert.ok(target !== undefined);
+        await c.kill(2);
+        const live = eps.slice(0, 2);
+        const removed = etcdctl(live, ["member", "remove", target.ID.toString(16), "--command-timeout=15s"]);
+        assert.equal(removed.status, 0, `${removed.stderr}\n${c.members.slice(0, 2).map((m) => m.output).join("\n")}`);
+        const termOf = (): number => {
+          const r = etcdctl([live[0]!], ["endpoint", "status", "-w", "json"]);
+          return (JSON.parse(r.stdout.replace(/"(member_id|leader|cluster_id)":(\d+)/g, '"$1":"$2"')) as { Status: { raftTerm: number } }[])[0]!.Status.raftTerm;
+        };
+        const termBefore = termOf();
+        c.spawn(2); // old data: it still believes it is a voter and will campaign
+        for (let i = 0; i < 10; i++) {
+          assert.equal(etcdctl(live, ["put", `k${i}`, "v"]).status, 0);
+          await new Promise((r) => setTimeout(r, 400));
+        }
+        assert.equal(termOf(), termBefore, "the removed member's campaigns must not raise the cluster's term");
+        assert.equal(memberList(live).length, 2);
+        assert.match(c.members.slice(0, 2).map((m) => m.output).join(""), /not admitted \(removed from the cluster\)/);
+      } finally {
+        await c.stop();
+      }
+    });
   });
 }
