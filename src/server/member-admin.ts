@@ -50,6 +50,14 @@ export interface MemberAdminPort {
   stopped(): boolean;
 }
 
+/**
+ * forwardAttemptMsMin bounds one wait for the leader's answer to a forwarded
+ * change; then the request is forwarded again, to whoever leads by then. A
+ * change the old leader did carry out is then refused as a duplicate (a taken
+ * peer URL, an unknown member), never applied twice.
+ */
+const forwardAttemptMsMin = 2000;
+
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
 /** WireOutcome is a forwarded request's answer on the peer link (ids as decimal strings). */
@@ -81,11 +89,14 @@ export class MemberAdmin {
           const answer = await this.lead(request, deadline);
           if (answer !== "handedOver") return answer;
         } else {
-          const reply = await this.port.forward(leader, encodeRequest(request), deadline);
+          // The leader this member knows may be gone (it has not noticed yet): ask again after a bounded wait.
+          const attemptDeadline = Math.min(deadline, Date.now() + forwardAttemptMsMin);
+          const reply = await this.port.forward(leader, encodeRequest(request), attemptDeadline);
           return decodeOutcome(reply);
         }
       } catch (error) {
-        if (!(error instanceof ReplicaError) || (error.code !== "notLeader" && error.code !== "noLeader") || Date.now() >= deadline) throw error;
+        const retryable = error instanceof ReplicaError && (error.code === "notLeader" || error.code === "noLeader" || (error.code === "timeout" && leader !== this.port.self));
+        if (!retryable || Date.now() >= deadline) throw error;
       }
       await sleep(this.port.tickMs);
     }

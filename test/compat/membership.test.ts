@@ -166,8 +166,8 @@ for (const consensus of ["raft", "paxos"] as const) {
       const c = await TestCluster.start({ size: 3, consensus });
       try {
         const eps = c.endpoints();
-        const target = memberList(eps).find((m) => m.name === "m3");
-        assert.ok(target !== undefined);
+        // Each member publishes its name through the log after it starts.
+        const { value: target } = await eventually("m3 to publish its name", () => memberList(eps).find((m) => m.name === "m3"));
         await c.kill(2);
         const live = eps.slice(0, 2);
         const removed = etcdctl(live, ["member", "remove", target.ID.toString(16), "--command-timeout=15s"]);
