@@ -79,7 +79,8 @@ export class SynodServer {
   private readonly memberAdmin: MemberAdmin;
   /** lastHeardMs: when a message last arrived from each peer, for the leader's count of active voters. */
   private readonly lastHeardMs = new Map<NodeId, number>();
-  private readonly memberQueries = new Map<string, (body: Uint8Array) => void>();
+  /** memberQueries: forwarded member changes awaiting the leader's answer (null: this member stopped). */
+  private readonly memberQueries = new Map<string, (body: Uint8Array | null) => void>();
   private syncedRecords: MemberRecords | undefined;
   private memberTimer: NodeJS.Timeout | undefined;
   private removedResolve: ((reason: string) => void) | undefined;
@@ -141,8 +142,8 @@ export class SynodServer {
         peers: this.initialRecords.filter((m) => m.nodeId !== self.nodeId).map((m) => [m.nodeId as NodeId, peerAddressOf(m)] as const),
         validate: peerMessageValidator(this.engineKind),
         advertise: peerAddressOf(self),
-        // A removed member is never heard again; any other dialer with the token may be a member this one has not learned of yet.
-        admit: (id) => !this.removedNodeIds().has(id),
+        // A removed member is not heard once the engine dropped it; any other dialer with the token may be a member this one has not learned of yet.
+        admit: (id) => !this.removedNodeIds().has(id) || isMember(this.engine.status().membership, id),
       });
       this.replica = new Replica(
         this.engine,
@@ -226,6 +227,7 @@ export class SynodServer {
     this.replica.stop();
     for (const answer of this.leaseQueries.values()) answer({ found: false, ttlMs: 0, leader: false });
     this.leaseQueries.clear();
+    for (const answer of this.memberQueries.values()) answer(null);
     this.memberQueries.clear();
     for (const reject of this.forwarded.values()) reject("stopped");
     this.forwarded.clear();
@@ -337,7 +339,9 @@ export class SynodServer {
 
   private forwardMemberRequest(leader: NodeId, body: Uint8Array, deadline: number): Promise<Uint8Array> {
     const id = `${this.self.nodeId}.${this.requestNonce}.${++this.requestSeq}`;
-    const answered = new Promise<Uint8Array>((resolve) => this.memberQueries.set(id, resolve));
+    const answered = new Promise<Uint8Array>((resolve, reject) =>
+      this.memberQueries.set(id, (answer) => (answer === null ? reject(new ReplicaError("stopped", "etcdserver: server stopped")) : resolve(answer))),
+    );
     this.transport.send({ type: "memberRequest", groupId: mainGroup, from: this.self.nodeId, to: leader, id, body });
     return this.until(deadline, answered).finally(() => this.memberQueries.delete(id));
   }
@@ -362,24 +366,34 @@ export class SynodServer {
    */
   private afterMembersApplied(): void {
     const records = this.stateMachine.memberRecords();
-    if (records === this.syncedRecords) return;
-    this.syncedRecords = records;
-    for (const record of records.records.values()) {
-      if (record.nodeId !== this.self.nodeId) this.transport.setPeer(record.nodeId as NodeId, peerAddressOf(record));
+    if (records !== this.syncedRecords) {
+      this.syncedRecords = records;
+      for (const record of records.records.values()) {
+        if (record.nodeId !== this.self.nodeId) this.transport.setPeer(record.nodeId as NodeId, peerAddressOf(record));
+      }
+      if (records.removed.has(this.self.id.toString())) void this.leaveCluster();
     }
-    for (const record of records.removed.values()) if (record.nodeId !== this.self.nodeId) this.transport.removePeer(record.nodeId as NodeId);
-    if (records.removed.has(this.self.id.toString())) void this.leaveCluster();
+    // A removed member keeps its link until the engine drops it, so it can still hear that its removal
+    // record committed (and stop); once dropped, it is cut off and refused.
+    const membership = this.engine.status().membership;
+    for (const record of records.removed.values()) {
+      const id = record.nodeId as NodeId;
+      if (id !== this.self.nodeId && !isMember(membership, id) && this.transport.hasPeer(id)) this.transport.removePeer(id);
+    }
   }
 
   /**
    * leaveCluster stops this member once it applied its own removal, as etcd
-   * shuts a removed member down; it waits (bounded) for the engine to drop it
-   * so the removal's configuration change can still count this member's copy.
+   * shuts a removed member down. It waits at most an election timeout for the
+   * engine to drop it, so the removal's configuration change may still count
+   * this member's copy; it cannot wait for more: the others stop talking to a
+   * removed member, so it may never hear that the change committed (the
+   * leader checked that a quorum stays without it).
    */
   private async leaveCluster(): Promise<void> {
     if (this.removing) return;
     this.removing = true;
-    const deadline = Date.now() + this.config.requestTimeoutMs;
+    const deadline = Date.now() + this.config.tickMs * this.config.electionTimeoutTicks;
     while (!this.stopped && isMember(this.engine.status().membership, this.self.nodeId) && Date.now() < deadline) await sleep(this.config.tickMs);
     const line = `member ${this.config.name} (${this.self.id.toString(16)}) was removed from the cluster; stopping`;
     process.stderr.write(`${new Date().toISOString()} synod: ${line}\n`);
