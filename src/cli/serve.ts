@@ -71,8 +71,27 @@ export async function serve(config: ServerConfig): Promise<number> {
     };
     process.once("SIGINT", () => stop("SIGINT"));
     process.once("SIGTERM", () => stop("SIGTERM"));
+    // A removed member stops its replica by itself (etcd shuts it down); the process then exits non-zero.
+    void server.removed.then((line) => {
+      if (stopping) return;
+      stopping = true;
+      void (async () => {
+        // Requests in flight (say, the MemberRemove that removed this member) get their "server stopped" first.
+        await new Promise((r) => setTimeout(r, removedAnswerGraceMs));
+        for (const port of clientPorts) port.close();
+        await Promise.all(apis.map((a) => a.stop()));
+        await Promise.all(http.map((h) => new Promise<void>((r) => h.close(() => r()))));
+        log(`${line}; exiting`);
+        resolve(exitCodeRemoved);
+      })();
+    });
   });
 }
+
+/** exitCodeRemoved is the exit code of a member that stopped because it was removed from the cluster. */
+const exitCodeRemoved = 3;
+/** removedAnswerGraceMs: how long a removed member keeps its client ports open so requests in flight get their answer. */
+const removedAnswerGraceMs = 500;
 
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} synod: ${line}\n`);

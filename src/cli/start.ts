@@ -23,6 +23,7 @@ export interface StartFlags {
   autoCompactionMode: string;
   autoCompactionRetention: string;
   quotaBackendBytes: string;
+  autoPromote?: boolean;
 }
 
 /** addStartFlags declares the flags on a command. */
@@ -46,6 +47,7 @@ export function addStartFlags(command: Command): Command {
     .option("--snapshot-count <n>", "applied entries between snapshots", String(defaultServerConfig.snapshotEntries))
     .option("--auto-compaction-mode <mode>", "periodic or revision", defaultServerConfig.autoCompactionMode)
     .option("--auto-compaction-retention <value>", "periodic: a duration (30m, 1h) or hours; revision: a count; 0 turns it off", defaultServerConfig.autoCompactionRetention)
+    .option("--auto-promote", "the leader promotes a learner to voter once it is in sync with the leader")
     .option("--quota-backend-bytes <n>", "raise a NOSPACE alarm and refuse writes once the data file would exceed this size; 0: 2 GiB, negative: no quota", defaultServerConfig.quotaBackendBytes);
 }
 
@@ -92,5 +94,6 @@ export function configFromFlags(flags: StartFlags): ServerConfig {
     snapshotEntries: positiveInt(flags.snapshotCount, "--snapshot-count"),
     autoCompaction: parseAutoCompaction(flags.autoCompactionMode, flags.autoCompactionRetention),
     quotaBackendBytes: parseQuotaBackendBytes(flags.quotaBackendBytes),
+    autoPromote: flags.autoPromote === true,
   };
 }

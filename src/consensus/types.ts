@@ -192,6 +192,11 @@ export interface EngineStatus {
   readonly membership: Membership;
 }
 
+/** FollowerProgress is the leader's read-only view of one follower: how much of the log it is known to hold. */
+export interface FollowerProgress {
+  readonly match: LogIndex;
+}
+
 /** Engine is the surface both consensus engines implement. */
 export interface Engine<M extends Envelope, H> {
   step(msg: M): void;
@@ -214,6 +219,13 @@ export interface Engine<M extends Envelope, H> {
   ready(): Ready<M, H>;
   advance(ready: Ready<M, H>): void;
   status(): EngineStatus;
+  /**
+   * followerProgress is, on the leader, what each other member is known to
+   * hold (a copy: the caller cannot change the engine through it); empty on a
+   * node that does not lead. The server uses it to tell whether a learner is
+   * in sync before promoting it.
+   */
+  followerProgress(): ReadonlyMap<NodeId, FollowerProgress>;
   /** entryAt returns the entry at `index` if still in the log (for invariant checks and catch-up). */
   entryAt(index: LogIndex): Entry | undefined;
 }

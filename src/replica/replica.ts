@@ -208,7 +208,10 @@ export class Replica<M extends Envelope, H> {
     for (const message of ready.messagesBeforePersist) this.peers.send(message);
     // Enqueued in the same turn: one durable commit for all three.
     const persisted = this.log.persist({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
-    const restored = ready.snapshot === null ? Promise.resolve() : this.stateMachine.restore(ready.snapshot);
+    // A snapshot at index 0 with no data (the Paxos engine's way of handing a joining member the
+    // group's configuration before any compaction) holds no state: the empty state machine is it.
+    const carriesState = ready.snapshot !== null && (ready.snapshot.meta.index > 0 || ready.snapshot.data.length > 0);
+    const restored = ready.snapshot === null || !carriesState ? Promise.resolve() : this.stateMachine.restore(ready.snapshot);
     const applied = ready.committedEntries.length === 0 ? Promise.resolve() : this.stateMachine.apply(ready.committedEntries);
     await Promise.all([persisted, restored, applied]);
     this.hooks.persisted?.(performance.now() - started);

@@ -42,6 +42,8 @@ export interface ServerConfig {
    * Infinity: no quota.
    */
   readonly quotaBackendBytes: number;
+  /** autoPromote: the leader promotes a learner to voter once it is in sync (etcd's 90% rule). */
+  readonly autoPromote: boolean;
 }
 
 /** quotaBackendBytesDefault is etcd's default backend quota, 2 GiB. */

@@ -44,12 +44,46 @@ export class NoSpaceError extends Error {
   }
 }
 
-/** KvCommand is what a log entry carries: a KV request, a member's attributes or an alarm, and the id its origin waits on. */
+/**
+ * MemberRecord is what the log says of one member: its engine node id, its
+ * etcd member id (decimal: ids are uint64) and its peer URLs.
+ */
+export interface MemberRecord {
+  readonly nodeId: number;
+  readonly memberId: string;
+  readonly peerUrls: readonly string[];
+}
+
+/**
+ * MemberRecordChange changes the replicated member records; each is proposed
+ * before the engine's configuration change it goes with. `put` adds a member
+ * or replaces its peer URLs; `remove` drops a member's record and attributes
+ * and remembers its id as removed forever; `seed` records the initial members
+ * and the cluster id once (entries already recorded or removed are kept).
+ */
+export type MemberRecordChange =
+  | { readonly action: "put"; readonly record: MemberRecord }
+  | { readonly action: "remove"; readonly record: MemberRecord }
+  | { readonly action: "seed"; readonly clusterId: string; readonly records: readonly MemberRecord[] };
+
+/** MemberRecordError refuses a record change that conflicts with the applied records; nothing was changed. */
+export class MemberRecordError extends Error {
+  constructor(
+    readonly code: "idRemoved" | "peerUrlExists",
+    message: string,
+  ) {
+    super(message);
+    this.name = "MemberRecordError";
+  }
+}
+
+/** KvCommand is what a log entry carries: a KV request, a member's attributes, records or an alarm, and the id its origin waits on. */
 export type KvCommand =
   | { readonly id: string; readonly request: KvRequest }
   | { readonly id: string; readonly lease: LeaseRequest }
   | { readonly id: string; readonly publish: MemberAttributes }
-  | { readonly id: string; readonly alarm: AlarmChange };
+  | { readonly id: string; readonly alarm: AlarmChange }
+  | { readonly id: string; readonly members: MemberRecordChange };
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
@@ -70,6 +104,8 @@ export function decodeCommand(data: Uint8Array): KvCommand | undefined {
     if (isMemberAttributes(publish)) return { id, publish };
     const alarm = (value as { alarm?: unknown }).alarm;
     if (isAlarmChange(alarm)) return { id, alarm };
+    const members = (value as { members?: unknown }).members;
+    if (isMemberRecordChange(members)) return { id, members };
     return undefined;
   } catch {
     return undefined;
@@ -80,6 +116,23 @@ function isMemberAttributes(v: unknown): v is MemberAttributes {
   if (typeof v !== "object" || v === null) return false;
   const m = v as Record<string, unknown>;
   return typeof m["nodeId"] === "number" && typeof m["name"] === "string" && Array.isArray(m["clientUrls"]) && m["clientUrls"].every((u) => typeof u === "string");
+}
+
+function isMemberRecord(v: unknown): v is MemberRecord {
+  if (typeof v !== "object" || v === null) return false;
+  const r = v as Record<string, unknown>;
+  return (
+    typeof r["nodeId"] === "number" && Number.isSafeInteger(r["nodeId"]) && r["nodeId"] > 0 &&
+    typeof r["memberId"] === "string" && /^[1-9][0-9]{0,19}$/.test(r["memberId"]) &&
+    Array.isArray(r["peerUrls"]) && r["peerUrls"].length > 0 && r["peerUrls"].every((u) => typeof u === "string")
+  );
+}
+
+function isMemberRecordChange(v: unknown): v is MemberRecordChange {
+  if (typeof v !== "object" || v === null) return false;
+  const c = v as Record<string, unknown>;
+  if (c["action"] === "put" || c["action"] === "remove") return isMemberRecord(c["record"]);
+  return c["action"] === "seed" && typeof c["clusterId"] === "string" && Array.isArray(c["records"]) && c["records"].every(isMemberRecord);
 }
 
 function isAlarmChange(v: unknown): v is AlarmChange {
@@ -133,13 +186,43 @@ function memberKey(nodeId: number): Buffer {
 }
 
 /**
+ * Member records, removed ids and the cluster id live under their own
+ * prefixes of the state machine's table, so snapshots carry them:
+ * `s/peer/<node id u32>` → record, `s/removed/<member id u64>` → record, `s/cluster` → id.
+ */
+const peerPrefix = Buffer.from("s/peer/");
+const removedPrefix = Buffer.from("s/removed/");
+const clusterKey = Buffer.from("s/cluster");
+
+function peerKey(nodeId: number): Buffer {
+  const key = Buffer.alloc(peerPrefix.length + 4);
+  peerPrefix.copy(key);
+  key.writeUInt32BE(nodeId, peerPrefix.length);
+  return key;
+}
+
+function removedKey(memberId: string): Buffer {
+  const key = Buffer.alloc(removedPrefix.length + 8);
+  removedPrefix.copy(key);
+  key.writeBigUInt64BE(BigInt(memberId), removedPrefix.length);
+  return key;
+}
+
+/** MemberRecords is the applied member table: current records by node id, removed member ids, and the cluster id once seeded. */
+export interface MemberRecords {
+  readonly records: ReadonlyMap<number, MemberRecord>;
+  readonly removed: ReadonlyMap<string, MemberRecord>;
+  readonly clusterId: string | undefined;
+}
+
+/**
  * isMembershipRecord tells whether a table key is one of the state machine's
- * member or alarm records: they describe the cluster a copy was taken from,
+ * member, removed-member, cluster-id or alarm records: they describe the cluster a copy was taken from,
  * so a restore into a new cluster leaves them out.
  */
 export function isMembershipRecord(key: Uint8Array): boolean {
   const k = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
-  return k.subarray(0, memberPrefix.length).equals(memberPrefix) || k.subarray(0, alarmPrefix.length).equals(alarmPrefix);
+  return [memberPrefix, alarmPrefix, peerPrefix, removedPrefix, clusterKey].some((prefix) => k.subarray(0, prefix.length).equals(prefix));
 }
 
 /** stateMachineTableName is the LMDB table the state machine keeps everything in. */
@@ -148,7 +231,7 @@ export const stateMachineTableName = "mvcc";
 /** AppliedResult is the outcome of one applied command, for the member that waits on it. */
 export type AppliedResult =
   | { readonly ok: true; readonly response: KvResponse | LeaseResponse | null; readonly revision: number }
-  | { readonly ok: false; readonly error: KvError | NoSpaceError };
+  | { readonly ok: false; readonly error: KvError | NoSpaceError | MemberRecordError };
 
 interface Pending {
   resolve(result: AppliedResult): void;
@@ -172,6 +255,12 @@ export class KvStateMachine implements StateMachinePort {
   private mvccStore!: MvccStore;
   private leaseStore!: LeaseStore;
   private readonly waiting = new Map<string, Pending>();
+  /**
+   * recordsCached mirrors the member records as of applied index `atIndex`;
+   * reading at another applied index (say, after a snapshot restore) reads the
+   * table again, and an applied batch without record changes moves it along.
+   */
+  private recordsCached: { readonly atIndex: number; readonly value: MemberRecords } | undefined;
   /** alarmsCached mirrors the alarm keys of the table; undefined until read (and after a restore). */
   private alarmsCached: readonly Alarm[] | undefined;
   /** hub serves this member's watches from its applied state. */
@@ -237,6 +326,8 @@ export class KvStateMachine implements StateMachinePort {
     const results: { id: string; result: AppliedResult }[] = [];
     const applied: { revision: number; events: readonly KvEvent[] }[] = [];
     const leaseChanges: LeaseChange[] = [];
+    const indexBefore = this.mvccStore.consistentIndex();
+    let recordsChanged = false;
     return this.storage
       .transaction(() => {
         let appliedIndex = this.mvccStore.consistentIndex();
@@ -245,6 +336,7 @@ export class KvStateMachine implements StateMachinePort {
           if (entry.type === "normal" && entry.data.length > 0) {
             const command = decodeCommand(entry.data);
             if (command !== undefined) {
+              if ("members" in command) recordsChanged = true;
               const result = this.applyCommand(command, applied, leaseChanges);
               if (this.waiting.has(command.id)) results.push({ id: command.id, result });
             }
@@ -254,6 +346,8 @@ export class KvStateMachine implements StateMachinePort {
         this.mvccStore.setConsistentIndex(appliedIndex);
       })
       .then(() => {
+        const cached = this.recordsCached;
+        this.recordsCached = !recordsChanged && cached !== undefined && cached.atIndex === indexBefore ? { atIndex: this.mvccStore.consistentIndex(), value: cached.value } : undefined;
         for (const { revision, events } of applied) this.hub.onApplied(revision, events);
         const now = this.nowMs();
         for (const change of leaseChanges) {
@@ -274,6 +368,7 @@ export class KvStateMachine implements StateMachinePort {
       this.table.putSync(memberKey(command.publish.nodeId), Buffer.from(packr.pack(command.publish)));
       return { ok: true, response: null, revision: this.mvccStore.revision };
     }
+    if ("members" in command) return this.applyMemberChange(command.members);
     if ("alarm" in command) {
       const key = alarmKey(command.alarm);
       if (command.alarm.action === "activate") this.table.putSync(key, Buffer.alloc(0));
@@ -290,6 +385,59 @@ export class KvStateMachine implements StateMachinePort {
     if (outcome.value.events.length > 0) applied.push({ revision: this.mvccStore.revision, events: outcome.value.events });
     if ("lease" in command) leaseChanges.push(...this.leaseChangesOf(command.lease));
     return { ok: true, response: outcome.value.response, revision: this.mvccStore.revision };
+  }
+
+  /**
+   * applyMemberChange applies a record change alike on every member. It
+   * refuses, deterministically, to record a removed id again or to give a
+   * peer URL to two members; the proposer checked this too, but two changes
+   * may race through the log.
+   */
+  private applyMemberChange(change: MemberRecordChange): AppliedResult {
+    const current = this.memberRecords();
+    const done: AppliedResult = { ok: true, response: null, revision: this.mvccStore.revision };
+    switch (change.action) {
+      case "put": {
+        const { record } = change;
+        if (current.removed.has(record.memberId)) return { ok: false, error: new MemberRecordError("idRemoved", `member ${record.memberId} was removed`) };
+        const clash = [...current.records.values()].find((r) => r.nodeId !== record.nodeId && r.peerUrls.some((u) => record.peerUrls.includes(u)));
+        if (clash !== undefined) return { ok: false, error: new MemberRecordError("peerUrlExists", `a peer URL of member ${clash.memberId} is taken`) };
+        this.table.putSync(peerKey(record.nodeId), Buffer.from(packr.pack(record)));
+        return done;
+      }
+      case "remove":
+        this.table.removeSync(peerKey(change.record.nodeId));
+        this.table.removeSync(memberKey(change.record.nodeId));
+        this.table.putSync(removedKey(change.record.memberId), Buffer.from(packr.pack(change.record)));
+        return done;
+      case "seed":
+        if (current.clusterId === undefined) this.table.putSync(clusterKey, Buffer.from(change.clusterId));
+        for (const record of change.records) {
+          if (current.records.has(record.nodeId) || current.removed.has(record.memberId)) continue;
+          this.table.putSync(peerKey(record.nodeId), Buffer.from(packr.pack(record)));
+        }
+        return done;
+    }
+  }
+
+  /** memberRecords is the applied member table (see {@link MemberRecords}). */
+  memberRecords(): MemberRecords {
+    const atIndex = this.mvccStore.consistentIndex();
+    if (this.recordsCached !== undefined && this.recordsCached.atIndex === atIndex) return this.recordsCached.value;
+    const records = new Map<number, MemberRecord>();
+    for (const { value } of this.table.getRange({ start: peerPrefix, end: prefixEnd(peerPrefix) })) {
+      const record: unknown = packr.unpack(value);
+      if (isMemberRecord(record)) records.set(record.nodeId, record);
+    }
+    const removed = new Map<string, MemberRecord>();
+    for (const { value } of this.table.getRange({ start: removedPrefix, end: prefixEnd(removedPrefix) })) {
+      const record: unknown = packr.unpack(value);
+      if (isMemberRecord(record)) removed.set(record.memberId, record);
+    }
+    const cluster = this.table.get(clusterKey);
+    const value: MemberRecords = { records, removed, clusterId: cluster === undefined ? undefined : Buffer.from(cluster).toString() };
+    this.recordsCached = { atIndex, value };
+    return value;
   }
 
   private leaseChangesOf(request: LeaseRequest): LeaseChange[] {

@@ -8,7 +8,11 @@ export type ForwardMessage =
   /** A follower asks the leader, which alone keeps lease deadlines, to renew a lease or tell its remaining time. */
   | (Envelope & { readonly type: "leaseQuery"; readonly id: string; readonly leaseId: number; readonly renew: boolean })
   /** The leader's answer: `found` false when the lease is unknown or expired; `ttlMs` the TTL granted or remaining. */
-  | (Envelope & { readonly type: "leaseAnswer"; readonly id: string; readonly found: boolean; readonly ttlMs: number; readonly leader: boolean });
+  | (Envelope & { readonly type: "leaseAnswer"; readonly id: string; readonly found: boolean; readonly ttlMs: number; readonly leader: boolean })
+  /** A member asks the leader to carry out a Cluster service change (member-admin.ts); `body` is the encoded request. */
+  | (Envelope & { readonly type: "memberRequest"; readonly id: string; readonly body: Uint8Array })
+  /** The leader's answer to a memberRequest: the encoded outcome. */
+  | (Envelope & { readonly type: "memberAnswer"; readonly id: string; readonly body: Uint8Array });
 
 export type PeerMessage = ConsensusMessage | ForwardMessage;
 
@@ -47,6 +51,8 @@ const forwardShapes: Readonly<Record<string, Shape>> = {
   forwardRejected: { id: "string", reason: "string" },
   leaseQuery: { id: "string", leaseId: "int", renew: "bool" },
   leaseAnswer: { id: "string", found: "bool", ttlMs: "int", leader: "bool" },
+  memberRequest: { id: "string", body: "bytes" },
+  memberAnswer: { id: "string", body: "bytes" },
 };
 
 /**

@@ -1,5 +1,6 @@
 import { existsSync, fsyncSync, openSync, closeSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { nodeId } from "../consensus/types.js";
 import { encodeMeta, metaKey } from "../kv/layout.js";
 import { Storage } from "../storage/storage.js";
 import type { BackupFileInfo } from "./backup-file.js";
@@ -10,7 +11,7 @@ import { ConfigError } from "./config.js";
 import { engineKindOf } from "./engines.js";
 import type { EngineKind } from "./engines.js";
 import { isMembershipRecord, stateMachineTableName } from "./kv-state-machine.js";
-import { mainGroup, membersOf } from "./synod-server.js";
+import { mainGroup } from "./synod-server.js";
 
 /** restoreBatchBytesMax bounds the row bytes written in one commit while restoring. */
 const restoreBatchBytesMax = 8 * 1024 * 1024;
@@ -92,9 +93,10 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
       }
     }
     await flush();
-    const members = membersOf({ initialCluster: options.initialCluster, initialClusterToken: options.initialClusterToken, name: options.name, advertiseClientUrls: [] });
+    // A new cluster numbers its initial members 1..n (see initialMembersOf in synod-server.ts).
+    const voters = options.initialCluster.map((_, i) => nodeId(i + 1));
     await storage.transaction(() => table.putSync(Buffer.from(metaKey("consistentIndex")), Buffer.from(encodeMeta(0))));
-    await storage.group(mainGroup).saveBootstrap({ voters: members.map((m) => m.nodeId), votersOutgoing: [], learners: [] });
+    await storage.group(mainGroup).saveBootstrap({ voters, votersOutgoing: [], learners: [] });
   } catch (error) {
     await storage.close();
     rmSync(building, { recursive: true, force: true });

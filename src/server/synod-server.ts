@@ -36,21 +36,19 @@ import type { LeaseResponse } from "../kv/index.js";
 import type { WatchSink, WatchStream } from "../kv/watch-hub.js";
 import { peerMessageValidator } from "./peer-messages.js";
 import type { BackupStream } from "./backup-stream.js";
+import { isMember } from "../consensus/membership.js";
+import type { MemberRecord, MemberRecords } from "./kv-state-machine.js";
+import { listMembers, nodeIdOfMember, recordOf } from "./membership-table.js";
+import type { Member, MemberView } from "./membership-table.js";
+import { MemberAdmin } from "./member-admin.js";
+import type { MemberAnswer, MemberRequest } from "./member-admin.js";
 import type { PeerMessage } from "./peer-messages.js";
 import { ServerMetrics } from "./metrics.js";
 
 /** The single group that holds the whole keyspace until sharding arrives. */
 export const mainGroup: GroupId = groupId(1);
 
-/** Member is one member of the cluster as the etcd API reports it. */
-export interface Member {
-  readonly nodeId: NodeId;
-  readonly id: bigint;
-  readonly name: string;
-  readonly peerUrls: readonly string[];
-  readonly clientUrls: readonly string[];
-  readonly isLearner: boolean;
-}
+export type { Member } from "./membership-table.js";
 
 /** StatusInfo is what Maintenance.Status reports. */
 export interface StatusInfo {
@@ -75,9 +73,21 @@ export const synodVersion = "3.4.0";
  * reads wait for a ReadIndex barrier, serializable reads read local state.
  */
 export class SynodServer {
-  readonly members: readonly Member[];
   readonly self: Member;
-  readonly clusterId: bigint;
+  /** initialRecords are the members this process knows from its flags (all initial members, or itself when joining). */
+  private readonly initialRecords: readonly MemberRecord[];
+  private readonly configClusterId: bigint;
+  private readonly memberAdmin: MemberAdmin;
+  /** lastHeardMs: when a message last arrived from each peer, for the leader's count of active voters. */
+  private readonly lastHeardMs = new Map<NodeId, number>();
+  /** memberQueries: forwarded member changes awaiting the leader's answer (null: this member stopped). */
+  private readonly memberQueries = new Map<string, (body: Uint8Array | null) => void>();
+  private syncedRecords: MemberRecords | undefined;
+  private memberTimer: NodeJS.Timeout | undefined;
+  private removedResolve: ((reason: string) => void) | undefined;
+  /** removed resolves, with a line to log, once this member applied its own removal and stopped. */
+  readonly removed = new Promise<string>((resolve) => (this.removedResolve = resolve));
+  private removing = false;
   readonly metrics = new ServerMetrics();
   private readonly storage: Storage;
   private readonly groupStorage: GroupStorage<unknown>;
@@ -106,11 +116,10 @@ export class SynodServer {
   private backupsInFlight = 0;
 
   private constructor(readonly config: ServerConfig) {
-    this.members = membersOf(config);
-    const self = this.members.find((m) => m.name === config.name);
-    if (self === undefined) throw new Error(`--name ${config.name} is not in --initial-cluster`);
+    const { self, initial } = initialMembersOf(config);
     this.self = self;
-    this.clusterId = clusterIdOf(this.members.map((m) => m.id));
+    this.initialRecords = initial;
+    this.configClusterId = clusterIdOf(config.initialCluster.map((m) => memberIdOf(m.peerUrls, config.initialClusterToken)));
     this.storage = Storage.open({ dataDir: config.dataDir });
     try {
       this.groupStorage = this.storage.group<unknown>(mainGroup);
@@ -119,7 +128,7 @@ export class SynodServer {
       const stored = this.groupStorage.load();
       const bootstrap: Membership =
         config.initialClusterState === "new"
-          ? { voters: this.members.map((m) => m.nodeId), votersOutgoing: [], learners: [] }
+          ? { voters: this.initialRecords.map((m) => m.nodeId as NodeId), votersOutgoing: [], learners: [] }
           : { voters: [], votersOutgoing: [], learners: [] };
       this.engine = createEngine(
         this.engineKind,
@@ -133,8 +142,11 @@ export class SynodServer {
         self: self.nodeId,
         listen,
         clusterToken: config.initialClusterToken,
-        peers: this.members.filter((m) => m !== self).map((m) => [m.nodeId, peerAddressOf(m)] as const),
+        peers: this.initialRecords.filter((m) => m.nodeId !== self.nodeId).map((m) => [m.nodeId as NodeId, peerAddressOf(m)] as const),
         validate: peerMessageValidator(this.engineKind),
+        advertise: peerAddressOf(self),
+        // A removed member is not heard once the engine dropped it; any other dialer with the token may be a member this one has not learned of yet.
+        admit: (id) => !this.removedNodeIds().has(id) || isMember(this.engine.status().membership, id),
       });
       this.replica = new Replica(
         this.engine,
@@ -144,14 +156,48 @@ export class SynodServer {
         { tickMs: config.tickMs, snapshotEntries: config.snapshotEntries },
         {
           persisted: (ms) => this.metrics.commitDuration.observe(ms / 1000),
-          afterApply: (applied) => this.metrics.proposalsApplied.set(applied),
+          afterApply: (applied) => {
+            this.metrics.proposalsApplied.set(applied);
+            this.afterMembersApplied();
+          },
           afterReady: () => this.observeEngine(),
         },
       );
+      this.memberAdmin = new MemberAdmin({
+        self: self.nodeId,
+        tickMs: config.tickMs,
+        requestTimeoutMs: config.requestTimeoutMs,
+        status: () => this.engine.status(),
+        followerProgress: () => this.engine.followerProgress(),
+        proposeConfChange: (ops) => {
+          const result = this.replica.consensus.proposeConfChange({ ops });
+          this.replica.kick();
+          return result.ok ? { ok: true, index: result.index } : { ok: false, reason: result.reason };
+        },
+        transferLeadership: (to) => {
+          const started = this.replica.consensus.transferLeadership(to);
+          this.replica.kick();
+          return started.ok;
+        },
+        view: () => this.memberView(),
+        active: () => this.activeMembers(),
+        replicate: async (members) => {
+          await this.replicate((id) => ({ id, members }));
+        },
+        forward: (leader, body, deadline) => this.forwardMemberRequest(leader, body, deadline),
+        waitForLeader: (deadline) => this.waitForLeader(deadline),
+        stopped: () => this.stopped,
+      });
     } catch (error) {
       void this.storage.close();
       throw error;
     }
+  }
+
+  /** clusterId is the id recorded when the cluster was created (a joining member knows it once it applied the records). */
+  get clusterId(): bigint {
+    const recorded = this.stateMachine.memberRecords().clusterId;
+    return recorded === undefined ? this.configClusterId : BigInt(recorded);
   }
 
   /** open claims the data dir and builds the member; `start` then begins serving. */
@@ -161,7 +207,7 @@ export class SynodServer {
 
   async start(): Promise<void> {
     if (this.groupStorage.load().bootstrap === null && this.config.initialClusterState === "new") {
-      await this.groupStorage.saveBootstrap({ voters: this.members.map((m) => m.nodeId), votersOutgoing: [], learners: [] });
+      await this.groupStorage.saveBootstrap({ voters: this.initialRecords.map((m) => m.nodeId as NodeId), votersOutgoing: [], learners: [] });
     }
     this.transport.onMessage((m) => this.receive(m));
     await this.transport.start();
@@ -169,6 +215,8 @@ export class SynodServer {
     void this.publish();
     this.leaseTimer = setInterval(() => this.leaseDuties(), leaseDutyIntervalMs);
     this.watchTimer = setInterval(() => this.watchDuties(), watchPumpIntervalMs);
+    this.memberTimer = setInterval(() => this.memberDuties(), memberDutyIntervalMs);
+    this.afterMembersApplied();
     if (this.config.autoCompaction.mode !== "none") this.compactionTimer = setInterval(() => this.compactionDuties(), compactionCheckIntervalMs);
   }
 
@@ -178,9 +226,12 @@ export class SynodServer {
     clearInterval(this.leaseTimer);
     clearInterval(this.watchTimer);
     clearInterval(this.compactionTimer);
+    clearInterval(this.memberTimer);
     this.replica.stop();
     for (const answer of this.leaseQueries.values()) answer({ found: false, ttlMs: 0, leader: false });
     this.leaseQueries.clear();
+    for (const answer of this.memberQueries.values()) answer(null);
+    this.memberQueries.clear();
     for (const reject of this.forwarded.values()) reject("stopped");
     this.forwarded.clear();
     await this.transport.stop();
@@ -288,11 +339,117 @@ export class SynodServer {
 
   /** memberList is the members with the client URLs each one published (empty until it has). */
   memberList(): Member[] {
-    const published = this.stateMachine.publishedMembers();
-    return this.members.map((m) => {
-      const attributes = published.get(m.nodeId);
-      return attributes === undefined ? { ...m, clientUrls: m.nodeId === this.self.nodeId ? m.clientUrls : [] } : { ...m, clientUrls: attributes.clientUrls };
-    });
+    return listMembers(this.memberView()).map((m) => (m.nodeId === this.self.nodeId && m.name === "" ? { ...m, name: this.self.name, clientUrls: this.self.clientUrls } : m));
+  }
+
+  /** memberView is what the member table is computed from, as this member has applied it. */
+  private memberView(): MemberView {
+    return { membership: this.engine.status().membership, records: this.stateMachine.memberRecords(), initial: this.initialRecords, published: this.stateMachine.publishedMembers() };
+  }
+
+  /** memberOf finds a member of the latest membership by etcd id. */
+  private memberOf(id: bigint): Member | undefined {
+    return this.memberList().find((m) => m.id === id);
+  }
+
+  /**
+   * memberChange carries out MemberAdd, MemberPromote, MemberRemove or
+   * MemberUpdate (see member-admin.ts); refusals are MemberError. Removing
+   * the member that serves the request answers "server stopped", as etcd does.
+   */
+  async memberChange(request: MemberRequest): Promise<MemberAnswer> {
+    const answer = await this.memberAdmin.handle(request);
+    if (request.op === "remove" && request.memberId === this.self.id) throw new ReplicaError("stopped", "etcdserver: server stopped");
+    // The leader decided; this member answers once it has applied as much, so its own list agrees.
+    await this.readBarrier(Date.now() + this.config.requestTimeoutMs);
+    return answer;
+  }
+
+  /** memberIdOfPeerUrls is the etcd id a member with these peer URLs gets (deterministic, so the new process derives it too). */
+  memberIdOfPeerUrls(peerUrls: readonly string[]): bigint {
+    return memberIdOf(peerUrls, this.config.initialClusterToken);
+  }
+
+  private forwardMemberRequest(leader: NodeId, body: Uint8Array, deadline: number): Promise<Uint8Array> {
+    const id = `${this.self.nodeId}.${this.requestNonce}.${++this.requestSeq}`;
+    const answered = new Promise<Uint8Array>((resolve, reject) =>
+      this.memberQueries.set(id, (answer) => (answer === null ? reject(new ReplicaError("stopped", "etcdserver: server stopped")) : resolve(answer))),
+    );
+    this.transport.send({ type: "memberRequest", groupId: mainGroup, from: this.self.nodeId, to: leader, id, body });
+    return this.until(deadline, answered).finally(() => this.memberQueries.delete(id));
+  }
+
+  /** activeMembers are this member and the peers heard from within an election timeout (etcd counts "started" members). */
+  private activeMembers(): Set<NodeId> {
+    const windowMs = Math.max(this.config.tickMs * this.config.electionTimeoutTicks, activeWindowMsMin);
+    const now = performance.now();
+    const out = new Set<NodeId>([this.self.nodeId]);
+    for (const [id, at] of this.lastHeardMs) if (now - at <= windowMs) out.add(id);
+    return out;
+  }
+
+  private removedNodeIds(): Set<number> {
+    return new Set([...this.stateMachine.memberRecords().removed.values()].map((r) => r.nodeId));
+  }
+
+  /**
+   * afterMembersApplied keeps the transport in step with the applied member
+   * records: members' addresses are added or moved, removed members dropped
+   * (and refused by `admit`). A member that applied its own removal stops.
+   */
+  private afterMembersApplied(): void {
+    const records = this.stateMachine.memberRecords();
+    if (records !== this.syncedRecords) {
+      this.syncedRecords = records;
+      for (const record of records.records.values()) {
+        if (record.nodeId !== this.self.nodeId) this.transport.setPeer(record.nodeId as NodeId, peerAddressOf(record));
+      }
+      if (records.removed.has(this.self.id.toString())) void this.leaveCluster();
+    }
+    // A removed member keeps its link until the engine drops it, so it can still hear that its removal
+    // record committed (and stop); once dropped, it is cut off and refused.
+    const membership = this.engine.status().membership;
+    for (const record of records.removed.values()) {
+      const id = record.nodeId as NodeId;
+      if (id !== this.self.nodeId && !isMember(membership, id) && this.transport.hasPeer(id)) this.transport.removePeer(id);
+    }
+  }
+
+  /**
+   * leaveCluster stops this member once it applied its own removal, as etcd
+   * shuts a removed member down. It waits at most an election timeout for the
+   * engine to drop it, so the removal's configuration change may still count
+   * this member's copy; it cannot wait for more: the others stop talking to a
+   * removed member, so it may never hear that the change committed (the
+   * leader checked that a quorum stays without it).
+   */
+  private async leaveCluster(): Promise<void> {
+    if (this.removing) return;
+    this.removing = true;
+    const deadline = Date.now() + this.config.tickMs * this.config.electionTimeoutTicks;
+    while (!this.stopped && isMember(this.engine.status().membership, this.self.nodeId) && Date.now() < deadline) await sleep(this.config.tickMs);
+    const line = `member ${this.config.name} (${this.self.id.toString(16)}) was removed from the cluster; stopping`;
+    process.stderr.write(`${new Date().toISOString()} synod: ${line}\n`);
+    await this.stop();
+    this.removedResolve?.(line);
+  }
+
+  /**
+   * memberDuties runs on a timer on the leader: it records the initial
+   * members and the cluster id once (so members that join later learn them
+   * from the log), and with --auto-promote promotes caught-up learners.
+   */
+  private memberDuties(): void {
+    const status = this.engine.status();
+    if (status.role !== "leader" || this.stopped) return;
+    const records = this.stateMachine.memberRecords();
+    const unrecorded = this.initialRecords.filter((r) => !records.records.has(r.nodeId) && !records.removed.has(r.memberId) && isMember(status.membership, r.nodeId as NodeId));
+    if (records.clusterId === undefined || unrecorded.length > 0) {
+      const members = { action: "seed" as const, clusterId: this.configClusterId.toString(), records: unrecorded };
+      void this.replicate((id) => ({ id, members })).catch(() => undefined);
+      return;
+    }
+    if (this.config.autoPromote) void this.memberAdmin.autoPromote();
   }
 
   /**
@@ -303,7 +460,7 @@ export class SynodServer {
   async moveLeader(targetId: bigint): Promise<MoveLeaderOutcome> {
     const status = this.engine.status();
     if (status.role !== "leader") return { ok: false, reason: "notLeader" };
-    const target = this.members.find((m) => m.id === targetId);
+    const target = this.memberOf(targetId);
     if (target === undefined || status.membership.learners.includes(target.nodeId)) return { ok: false, reason: "badTransferee" };
     if (target.nodeId === this.self.nodeId) return { ok: true };
     const started = this.replica.consensus.transferLeadership(target.nodeId);
@@ -360,7 +517,7 @@ export class SynodServer {
       return this.alarmList().filter((a) => (request.memberId === 0n || a.memberId === request.memberId) && (request.alarm === "NONE" || a.alarm === request.alarm));
     }
     const { action, alarm } = request;
-    const member = this.members.find((m) => m.id === request.memberId);
+    const member = this.memberOf(request.memberId);
     if (member === undefined || alarm === "NONE") return [];
     const wasRaised = this.alarmList().some((a) => a.memberId === member.id && a.alarm === alarm);
     await this.replicate((id) => ({ id, alarm: { action, nodeId: member.nodeId, alarm } }));
@@ -370,7 +527,11 @@ export class SynodServer {
 
   /** alarmList is the raised alarms this member has applied, with etcd member ids. */
   alarmList(): AlarmInfo[] {
-    return this.stateMachine.alarms().map((a) => ({ memberId: this.members.find((m) => m.nodeId === a.nodeId)?.id ?? 0n, alarm: a.alarm }));
+    const view = this.memberView();
+    return this.stateMachine.alarms().map((a) => {
+      const record = recordOf(view, a.nodeId as NodeId) ?? view.records.removed.get([...view.records.removed.keys()].find((k) => view.records.removed.get(k)?.nodeId === a.nodeId) ?? "");
+      return { memberId: record === undefined ? 0n : BigInt(record.memberId), alarm: a.alarm };
+    });
   }
 
   // ---------------------------------------------------------------- leases and watches
@@ -534,13 +695,13 @@ export class SynodServer {
 
   status(): StatusInfo {
     const s = this.engine.status();
-    const leader = this.members.find((m) => m.nodeId === s.leader);
+    const leaderRecord = s.leader === noNode ? undefined : recordOf(this.memberView(), s.leader);
     const error = this.fatalError();
     return {
       version: synodVersion,
       dbSizeBytes: this.dbSizeBytes(),
       dbSizeInUseBytes: this.stateMachine.usedBytes(),
-      leader: leader?.id ?? 0n,
+      leader: leaderRecord === undefined ? 0n : BigInt(leaderRecord.memberId),
       raftIndex: s.commitIndex,
       raftTerm: s.term,
       raftAppliedIndex: this.stateMachine.appliedIndex(),
@@ -649,6 +810,17 @@ export class SynodServer {
   }
 
   private receive(message: PeerMessage): void {
+    this.lastHeardMs.set(message.from, performance.now());
+    if (message.type === "memberRequest") {
+      void this.memberAdmin.serveForwarded(message.body).then((body) => {
+        this.transport.send({ type: "memberAnswer", groupId: mainGroup, from: this.self.nodeId, to: message.from, id: message.id, body });
+      });
+      return;
+    }
+    if (message.type === "memberAnswer") {
+      this.memberQueries.get(message.id)?.(message.body);
+      return;
+    }
     if (message.type !== "forwardProposal" && message.type !== "forwardRejected" && message.type !== "leaseQuery" && message.type !== "leaseAnswer") {
       if (message.type === "heartbeatResponse" && message.readContext === 0) {
         const sentAt = this.heartbeatSentAt.get(message.from);
@@ -720,6 +892,10 @@ const compactionCheckIntervalMs = 1000;
 const revisionCompactionIntervalMs = 5 * 60 * 1000;
 /** leaseCostBytes is what a lease grant is counted for against the quota (etcd counts a lease's stored record). */
 const leaseCostBytes = 64;
+/** memberDutyIntervalMs: how often the leader seeds member records and looks for learners to auto-promote. */
+const memberDutyIntervalMs = 500;
+/** activeWindowMsMin: a peer heard from within this long (or an election timeout, if longer) counts as active. */
+const activeWindowMsMin = 1000;
 /** moveLeaderPollMsMax bounds how often moveLeader looks whether the target leads yet. */
 const moveLeaderPollMsMax = 20;
 /** leaseDutyIntervalMs: how often the leader looks for expired leases (etcd: 500 ms). */
@@ -758,21 +934,31 @@ function unwrap<T>(result: { ok: true; value: T } | { ok: false; error: KvError 
   return result.value;
 }
 
-/** membersOf numbers the initial members 1..n by name, so every member derives the same node ids. */
-export function membersOf(config: Pick<ServerConfig, "initialCluster" | "initialClusterToken" | "name" | "advertiseClientUrls">): Member[] {
+/**
+ * initialMembersOf derives this member and the members it knows from its
+ * flags. A new cluster numbers its initial members 1..n by name, so every
+ * member derives the same node ids. A member joining an existing cluster
+ * (`--initial-cluster-state existing`) knows only itself: its member id from
+ * its peer URLs and the token, its node id from that (nodeIdOfMember); it
+ * learns the others from the handshakes of the members that dial it and from
+ * the member records in the log.
+ */
+function initialMembersOf(config: ServerConfig): { self: Member; initial: MemberRecord[] } {
+  const own = config.initialCluster.find((m) => m.name === config.name);
+  if (own === undefined) throw new Error(`--name ${config.name} is not in --initial-cluster`);
+  const id = memberIdOf(own.peerUrls, config.initialClusterToken);
+  if (config.initialClusterState === "existing") {
+    const self = { nodeId: nodeIdOfMember(id), id, name: config.name, peerUrls: own.peerUrls, clientUrls: config.advertiseClientUrls, isLearner: false };
+    return { self, initial: [{ nodeId: self.nodeId, memberId: id.toString(), peerUrls: own.peerUrls }] };
+  }
   const sorted = [...config.initialCluster].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return sorted.map((m, i) => ({
-    nodeId: nodeId(i + 1),
-    id: memberIdOf(m.peerUrls, config.initialClusterToken),
-    name: m.name,
-    peerUrls: m.peerUrls,
-    clientUrls: m.name === config.name ? config.advertiseClientUrls : [],
-    isLearner: false,
-  }));
+  const initial = sorted.map((m, i) => ({ nodeId: i + 1, memberId: memberIdOf(m.peerUrls, config.initialClusterToken).toString(), peerUrls: m.peerUrls }));
+  const nodeOfSelf = nodeId(sorted.indexOf(own) + 1);
+  return { self: { nodeId: nodeOfSelf, id, name: config.name, peerUrls: own.peerUrls, clientUrls: config.advertiseClientUrls, isLearner: false }, initial };
 }
 
-function peerAddressOf(member: Member): HostPort {
+function peerAddressOf(member: { readonly peerUrls: readonly string[] }): HostPort {
   const url = member.peerUrls[0];
-  if (url === undefined) throw new Error(`member ${member.name} has no peer URL`);
+  if (url === undefined) throw new Error("a member has no peer URL");
   return parseUrl(url, "--initial-cluster");
 }

@@ -175,11 +175,17 @@ export interface Handshake {
   readonly clusterToken: string;
   readonly from: NodeId;
   readonly protocolVersion: number;
+  /**
+   * peerAddress, when present, is where the dialer listens for peers. It lets
+   * a member that joined an existing cluster answer a peer it has not yet
+   * learned about from the replicated member records (see TcpTransport's `admit`).
+   */
+  readonly peerAddress?: { readonly host: string; readonly port: number };
 }
 
-/** handshake builds this node's handshake frame payload. */
-export function handshake(clusterToken: string, from: NodeId): Handshake {
-  return { type: "hello", clusterToken, from, protocolVersion };
+/** handshake builds this node's handshake frame payload; `peerAddress` is where this node listens, if it tells. */
+export function handshake(clusterToken: string, from: NodeId, peerAddress?: { readonly host: string; readonly port: number }): Handshake {
+  return peerAddress === undefined ? { type: "hello", clusterToken, from, protocolVersion } : { type: "hello", clusterToken, from, protocolVersion, peerAddress };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -191,7 +197,15 @@ export function parseHandshake(value: unknown): Handshake | null {
   if (!isRecord(value) || value["type"] !== "hello") return null;
   if (typeof value["clusterToken"] !== "string") return null;
   if (!isNodeIdValue(value["from"]) || !Number.isSafeInteger(value["protocolVersion"])) return null;
+  const address = value["peerAddress"];
+  if (address !== undefined && !isPeerAddressValue(address)) return null;
   return value as unknown as Handshake;
+}
+
+function isPeerAddressValue(value: unknown): boolean {
+  if (!isRecord(value) || typeof value["host"] !== "string" || value["host"].length === 0 || value["host"].length > 255) return false;
+  const port = value["port"];
+  return typeof port === "number" && Number.isInteger(port) && port > 0 && port <= 65535;
 }
 
 function isNodeIdValue(value: unknown): boolean {

@@ -26,6 +26,15 @@ export interface TcpTransportOptions<M extends Envelope> {
   /** clusterToken is the shared secret every peer presents in its handshake. */
   readonly clusterToken: string;
   readonly peers?: Iterable<readonly [NodeId, PeerAddress]>;
+  /** advertise, when set, is sent in the handshake: where peers can dial this node back. */
+  readonly advertise?: PeerAddress;
+  /**
+   * admit decides whether a dialer that passed the token check may talk to
+   * this node (default: every one). Refused, its connection is closed before
+   * any of its messages is read. Admitted with an advertised address while its
+   * id has none here, the address becomes that peer's (address learning).
+   */
+  readonly admit?: (id: NodeId, address: PeerAddress | undefined) => boolean;
   readonly frameBytesMax?: number;
   readonly queueMessagesMax?: number;
   readonly queueBytesMax?: number;
@@ -97,7 +106,9 @@ export class TcpTransport<M extends Envelope> implements Transport<M> {
   private readonly handshakeFrame: Buffer;
   private readonly addresses = new Map<NodeId, PeerAddress>();
   private readonly outbound = new Map<NodeId, OutboundPeer>();
-  private readonly inbound = new Set<Socket>();
+  /** inbound maps each accepted connection to the peer it identified as (0 until its handshake). */
+  private readonly inbound = new Map<Socket, NodeId>();
+  private readonly admit: (id: NodeId, address: PeerAddress | undefined) => boolean;
   private readonly dirty = new Set<OutboundPeer>();
   private readonly counters: MutableStats = zeroStats();
   private handler: ((msg: M) => void) | null = null;
@@ -121,7 +132,8 @@ export class TcpTransport<M extends Envelope> implements Transport<M> {
     this.validate = options.validate ?? (isEnvelope as (value: unknown) => value is M);
     this.log = options.log ?? ((line) => process.stderr.write(`synod transport ${options.self}: ${line}\n`));
     this.random = options.random ?? Math.random;
-    this.handshakeFrame = encodeFrame(handshake(options.clusterToken, options.self));
+    this.handshakeFrame = encodeFrame(handshake(options.clusterToken, options.self, options.advertise));
+    this.admit = options.admit ?? (() => true);
     this.listenAddress = options.listen;
     assert(this.reconnectDelayMsMin > 0 && this.reconnectDelayMsMin <= this.reconnectDelayMsMax, "reconnect delays");
     for (const [id, address] of options.peers ?? []) this.addresses.set(id, address);
@@ -151,7 +163,7 @@ export class TcpTransport<M extends Envelope> implements Transport<M> {
     for (const peer of this.outbound.values()) this.closeOutbound(peer);
     this.outbound.clear();
     this.dirty.clear();
-    for (const socket of this.inbound) socket.destroy();
+    for (const socket of this.inbound.keys()) socket.destroy();
     this.inbound.clear();
     const server = this.server;
     this.server = null;
@@ -173,9 +185,18 @@ export class TcpTransport<M extends Envelope> implements Transport<M> {
     }
   }
 
-  /** removePeer forgets a peer: its connection closes and what was queued for it is dropped. */
+  /** hasPeer tells whether an address is known for `id`. */
+  hasPeer(id: NodeId): boolean {
+    return this.addresses.has(id);
+  }
+
+  /**
+   * removePeer forgets a peer: its connections (both ways) close and what was
+   * queued for it is dropped. Whether it may dial in again is `admit`'s call.
+   */
   removePeer(id: NodeId): void {
     this.addresses.delete(id);
+    for (const [socket, from] of this.inbound) if (from === id) socket.destroy();
     const peer = this.outbound.get(id);
     if (peer === undefined) return;
     this.outbound.delete(id);
@@ -301,7 +322,7 @@ export class TcpTransport<M extends Envelope> implements Transport<M> {
       refuse(`inbound connections at inboundConnectionsMax ${this.inboundConnectionsMax}`);
       return;
     }
-    this.inbound.add(socket);
+    this.inbound.set(socket, 0 as NodeId);
     socket.setNoDelay(true);
     const decoder = new FrameDecoder({ frameBytesMax: this.frameBytesMax });
     let from: NodeId | null = null;
@@ -315,6 +336,7 @@ export class TcpTransport<M extends Envelope> implements Transport<M> {
           const why = this.checkHandshake(frame);
           if (typeof why === "string") return refuse(why);
           from = why;
+          this.inbound.set(socket, from);
           clearTimeout(timer);
           continue;
         }
@@ -343,6 +365,9 @@ export class TcpTransport<M extends Envelope> implements Transport<M> {
       return `node ${hello.from} speaks protocol version ${hello.protocolVersion}, not ${protocolVersion}`;
     }
     if (!timingSafeEqual(digest(hello.clusterToken), this.tokenDigest)) return `node ${hello.from} presented a wrong cluster token`;
+    if (hello.from === this.self) return `node ${hello.from} claims this node's own id`;
+    if (!this.admit(hello.from, hello.peerAddress)) return `node ${hello.from} is not admitted (removed from the cluster)`;
+    if (hello.peerAddress !== undefined && !this.addresses.has(hello.from)) this.setPeer(hello.from, hello.peerAddress);
     return hello.from;
   }
 }

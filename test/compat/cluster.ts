@@ -26,6 +26,8 @@ export interface MemberProcess {
   readonly dataDir: string;
   child: ChildProcess | undefined;
   output: string;
+  /** joinArgs, for a member added after the start, are its --initial-cluster and --initial-cluster-state (as `etcdctl member add` prints them). */
+  joinArgs?: readonly string[];
 }
 
 /** portFree tells whether a loopback port can be bound right now. */
@@ -100,9 +102,26 @@ export class TestCluster {
     return this.members.map((m) => `127.0.0.1:${m.clientPort}`);
   }
 
-  /** initialCluster is the --initial-cluster value every member starts with. */
+  /** initialCluster is the --initial-cluster value of the members the cluster started with. */
   initialCluster(): string {
-    return this.members.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(",");
+    return this.members.filter((x) => x.joinArgs === undefined).map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(",");
+  }
+
+  /**
+   * addMemberProcess starts a member that joins later, on ports [base, base+3)
+   * (client, peer, metrics; see reservePorts) with `initialCluster` and `--initial-cluster-state
+   * existing` (what `etcdctl member add` prints); it returns its index.
+   */
+  addMemberProcess(name: string, base: number, initialCluster: string, extraArgs: readonly string[] = []): number {
+    this.members.push({ name, clientPort: base, peerPort: base + 1, metricsPort: base + 2, dataDir: join(this.root, name), child: undefined, output: "", joinArgs: ["--initial-cluster", initialCluster, "--initial-cluster-state", "existing", ...extraArgs] });
+    const i = this.members.length - 1;
+    this.spawn(i);
+    return i;
+  }
+
+  /** reservePeerPort returns a free port block [p, p+3) for a member to be added: client p, peer p+1, metrics p+2. */
+  static reservePorts(): Promise<number> {
+    return freePorts(3);
   }
 
   spawn(i: number): void {
@@ -117,7 +136,7 @@ export class TestCluster {
         "--listen-client-urls", `http://127.0.0.1:${m.clientPort}`,
         "--listen-peer-urls", `http://127.0.0.1:${m.peerPort}`,
         "--listen-metrics-urls", `http://127.0.0.1:${m.metricsPort}`,
-        "--initial-cluster", initialCluster,
+        ...(m.joinArgs ?? ["--initial-cluster", initialCluster]),
         "--initial-cluster-token", testClusterToken,
         "--consensus", this.consensus,
         "--heartbeat-interval", "50",

@@ -239,3 +239,49 @@ test("per-peer queues drop rather than grow past their bounds", async () => {
     await stopAll(small, b);
   }
 });
+
+test("a dialer that advertises its address becomes a peer the receiver can answer", async () => {
+  // b knows nobody (like a member that joined an existing cluster); a knows b and advertises itself.
+  const b = await startNode(2);
+  const aPort = randomPort();
+  const a = await startNode(1, { advertise: { host, port: aPort }, peers: [[b.id, { host, port: b.port }]] }, aPort);
+  try {
+    assert.equal(b.transport.hasPeer(a.id), false);
+    a.transport.send(message(1, 2, 1));
+    await waitFor("b to receive", () => b.received.length === 1);
+    assert.equal(b.transport.hasPeer(a.id), true);
+    b.transport.send(message(2, 1, 2));
+    await waitFor("a to receive the answer", () => a.received.length === 1);
+  } finally {
+    await a.transport.stop();
+    await b.transport.stop();
+  }
+});
+
+test("a dialer the admit policy refuses is closed before any message reaches the handler", async () => {
+  const refused = new Set<NodeId>([nodeId(1)]);
+  const b = await startNode(2, { admit: (id) => !refused.has(id) });
+  const a = await startNode(1);
+  try {
+    link(a, b);
+    a.transport.send(message(1, 2, 1));
+    await waitFor("the refusal", () => b.logs.some((l) => l.includes("not admitted")));
+    assert.equal(b.received.length, 0);
+    // Once admitted again, messages flow; removePeer then closes its inbound connection too.
+    refused.clear();
+    await waitFor("a message once admitted", () => {
+      a.transport.send(message(1, 2, 2));
+      return b.received.length > 0;
+    });
+    refused.add(nodeId(1));
+    b.transport.removePeer(a.id);
+    const before = b.received.length;
+    await sleep(200);
+    a.transport.send(message(1, 2, 3));
+    await sleep(300);
+    assert.equal(b.received.length, before);
+  } finally {
+    await a.transport.stop();
+    await b.transport.stop();
+  }
+});

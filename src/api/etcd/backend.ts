@@ -157,6 +157,26 @@ export interface ClusterOpsBackend extends EtcdBackend {
   defragment(): Promise<void>;
 }
 
+/**
+ * MembershipBackend extends the KV backend with the Cluster service's
+ * changes. Each resolves with the member list after the change (and, for
+ * add, the new member); a refusal is an {@link ApiError} with etcd's message.
+ */
+export interface MembershipBackend extends EtcdBackend {
+  memberAdd(request: { readonly peerUrls: readonly string[]; readonly isLearner: boolean }): Promise<{ readonly member: MemberInfo; readonly members: readonly MemberInfo[] }>;
+  memberRemove(id: bigint): Promise<readonly MemberInfo[]>;
+  memberUpdate(id: bigint, peerUrls: readonly string[]): Promise<readonly MemberInfo[]>;
+  memberPromote(id: bigint): Promise<readonly MemberInfo[]>;
+}
+
+const membershipMethods = ["memberAdd", "memberRemove", "memberUpdate", "memberPromote"] as const;
+
+/** hasMembership tells whether a backend implements {@link MembershipBackend}. */
+export function hasMembership(backend: EtcdBackend): backend is MembershipBackend {
+  const methods = backend as unknown as Record<string, unknown>;
+  return membershipMethods.every((name) => typeof methods[name] === "function");
+}
+
 /** AlarmKind is etcd's AlarmType. */
 export type AlarmKind = "NONE" | "NOSPACE" | "CORRUPT";
 

@@ -32,6 +32,12 @@ const apiErrors = {
   noSpace: { message: "etcdserver: mvcc: database space exceeded", grpcStatus: GrpcCode.RESOURCE_EXHAUSTED },
   notSupportedForLearner: { message: "etcdserver: rpc not supported for learner", grpcStatus: GrpcCode.UNAVAILABLE },
   memberNotFound: { message: "etcdserver: member not found", grpcStatus: GrpcCode.NOT_FOUND },
+  memberExist: { message: "etcdserver: member ID already exist", grpcStatus: GrpcCode.FAILED_PRECONDITION },
+  peerUrlExist: { message: "etcdserver: Peer URLs already exists", grpcStatus: GrpcCode.FAILED_PRECONDITION },
+  memberBadUrls: { message: "etcdserver: given member URLs are invalid", grpcStatus: GrpcCode.INVALID_ARGUMENT },
+  memberNotLearner: { message: "etcdserver: can only promote a learner member", grpcStatus: GrpcCode.FAILED_PRECONDITION },
+  learnerNotReady: { message: "etcdserver: can only promote a learner member which is in sync with leader", grpcStatus: GrpcCode.FAILED_PRECONDITION },
+  tooManyLearners: { message: "etcdserver: too many learner members in cluster", grpcStatus: GrpcCode.FAILED_PRECONDITION },
   badLeaderTransferee: { message: "etcdserver: bad leader transferee", grpcStatus: GrpcCode.FAILED_PRECONDITION },
   // etcd has no gRPC status of its own for this one: it reaches clients as UNKNOWN.
   timeoutLeaderTransfer: { message: "etcdserver: request timed out, leader transfer took too long", grpcStatus: GrpcCode.UNKNOWN },

@@ -2,7 +2,8 @@ import type { Socket } from "node:net";
 /**
  * EtcdApiServer serves the etcd v3 gRPC API on top of an {@link EtcdBackend}:
  * KV (Range, Put, DeleteRange, Txn, Compact), Maintenance (Status, HashKV)
- * and Cluster (MemberList); and, when the backend is an
+ * and Cluster (MemberList, and MemberAdd/Remove/Update/Promote when the
+ * backend is a {@link MembershipBackend}); and, when the backend is an
  * {@link EventsBackend}, Watch, Lease, Lock and Election too
  * (`event-services.ts`). Every other method answers UNIMPLEMENTED.
  *
@@ -15,7 +16,7 @@ import { performance } from "node:perf_hooks";
 import * as grpc from "@grpc/grpc-js";
 import { requestBytesMaxDefault, txnOpsMaxDefault } from "../../kv/index.js";
 import type { KvRequest } from "../../kv/index.js";
-import { hasBackup, hasClusterOps, hasEvents } from "./backend.js";
+import { hasBackup, hasClusterOps, hasEvents, hasMembership } from "./backend.js";
 import type { AlarmKind, BackupBackend, BackupSource, EtcdBackend } from "./backend.js";
 import { abortReason, CallKit, endCall, isClientCancel, whenDrained } from "./calls.js";
 import type { ApiLogger } from "./calls.js";
@@ -27,6 +28,7 @@ import {
   deleteRangeResponseToPb,
   fullHeader,
   idToWire,
+  memberToPb,
   hashKvResponseToPb,
   int64ToNumber,
   memberListToPb,
@@ -55,7 +57,11 @@ import type {
   PbAlarmRequest,
   PbAlarmResponse,
   PbDefragmentResponse,
+  PbMemberAddRequest,
+  PbMemberAddResponse,
+  PbMemberIdRequest,
   PbMemberListResponse,
+  PbMemberUpdateRequest,
   PbMoveLeaderRequest,
   PbMoveLeaderResponse,
   PbPutRequest,
@@ -329,6 +335,29 @@ export class EtcdApiServer {
       MemberList: this.kit.unary("etcdserverpb.Cluster", "MemberList", async (): Promise<PbMemberListResponse> => {
         const members = await this.backend.memberList();
         return memberListToPb(members, fullHeader(this.backend.header()));
+      }),
+      ...this.membershipHandlers(),
+    };
+  }
+
+  /** membershipHandlers serves the Cluster service's changes when the backend has them. */
+  private membershipHandlers(): Handlers {
+    const { backend } = this;
+    if (!hasMembership(backend)) return {};
+    const cluster = "etcdserverpb.Cluster";
+    return {
+      MemberAdd: this.kit.unary(cluster, "MemberAdd", async (p: PbMemberAddRequest): Promise<PbMemberAddResponse> => {
+        const { member, members } = await backend.memberAdd({ peerUrls: p.peerURLs, isLearner: p.isLearner });
+        return { ...memberListToPb(members, fullHeader(backend.header())), member: memberToPb(member) };
+      }),
+      MemberRemove: this.kit.unary(cluster, "MemberRemove", async (p: PbMemberIdRequest): Promise<PbMemberListResponse> => {
+        return memberListToPb(await backend.memberRemove(uint64ToBigInt(p.ID)), fullHeader(backend.header()));
+      }),
+      MemberUpdate: this.kit.unary(cluster, "MemberUpdate", async (p: PbMemberUpdateRequest): Promise<PbMemberListResponse> => {
+        return memberListToPb(await backend.memberUpdate(uint64ToBigInt(p.ID), p.peerURLs), fullHeader(backend.header()));
+      }),
+      MemberPromote: this.kit.unary(cluster, "MemberPromote", async (p: PbMemberIdRequest): Promise<PbMemberListResponse> => {
+        return memberListToPb(await backend.memberPromote(uint64ToBigInt(p.ID)), fullHeader(backend.header()));
       }),
     };
   }

@@ -15,8 +15,10 @@ import { ReplicaError } from "../../replica/errors.js";
 import type { ReplicaErrorCode } from "../../replica/errors.js";
 import type { MoveLeaderOutcome, SynodServer } from "../../server/synod-server.js";
 import { NoSpaceError } from "../../server/kv-state-machine.js";
+import { MemberError } from "../../server/membership-table.js";
+import type { MemberErrorCode } from "../../server/membership-table.js";
 import type { WatchSink, WatchStream } from "../../kv/watch-hub.js";
-import type { AlarmMemberInfo, AlarmRequestInfo, BackupBackend, BackupSource, ClusterOpsBackend, EventsBackend, HeaderInfo, LeaseGrantResult, LeaseKeepAliveResult, LeaseTimeToLiveResult, MemberInfo, StatusInfo } from "./backend.js";
+import type { AlarmMemberInfo, AlarmRequestInfo, BackupBackend, BackupSource, ClusterOpsBackend, EventsBackend, HeaderInfo, LeaseGrantResult, LeaseKeepAliveResult, LeaseTimeToLiveResult, MemberInfo, MembershipBackend, StatusInfo } from "./backend.js";
 import * as grpc from "@grpc/grpc-js";
 import { StorageError } from "../../storage/errors.js";
 import { ApiError, GrpcStatusError } from "./errors.js";
@@ -45,7 +47,7 @@ type MoveLeaderFailure = Extract<MoveLeaderOutcome, { ok: false }>["reason"];
  * SynodBackend serves the etcd API from one Synod member: it forwards each call
  * to the server and turns the server's failures into etcd's errors.
  */
-export class SynodBackend implements EventsBackend, ClusterOpsBackend, BackupBackend {
+export class SynodBackend implements EventsBackend, ClusterOpsBackend, MembershipBackend, BackupBackend {
   constructor(private readonly server: SynodServer) {}
 
   range(r: RangeRequest): Promise<RangeResponse> {
@@ -80,6 +82,31 @@ export class SynodBackend implements EventsBackend, ClusterOpsBackend, BackupBac
     return Promise.resolve(
       this.server.memberList().map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerUrls, clientUrls: m.clientUrls, isLearner: m.isLearner })),
     );
+  }
+
+  /**
+   * memberAdd checks the URLs as etcd does (each a valid http:// URL with a
+   * port), then adds the member whose id derives from them and the token.
+   */
+  async memberAdd(request: { readonly peerUrls: readonly string[]; readonly isLearner: boolean }): Promise<{ readonly member: MemberInfo; readonly members: readonly MemberInfo[] }> {
+    if (!validPeerUrls(request.peerUrls)) throw new ApiError("memberBadUrls");
+    const memberId = this.server.memberIdOfPeerUrls(request.peerUrls);
+    const answer = await mapMemberErrors(this.server.memberChange({ op: "add", memberId, peerUrls: request.peerUrls, isLearner: request.isLearner }));
+    const member = answer.member ?? { id: memberId, name: "", peerUrls: request.peerUrls, clientUrls: [], isLearner: request.isLearner };
+    return { member: memberInfoOf(member), members: answer.members.map(memberInfoOf) };
+  }
+
+  async memberRemove(id: bigint): Promise<readonly MemberInfo[]> {
+    return (await mapMemberErrors(this.server.memberChange({ op: "remove", memberId: id }))).members.map(memberInfoOf);
+  }
+
+  async memberUpdate(id: bigint, peerUrls: readonly string[]): Promise<readonly MemberInfo[]> {
+    if (!validPeerUrls(peerUrls)) throw new ApiError("memberBadUrls");
+    return (await mapMemberErrors(this.server.memberChange({ op: "update", memberId: id, peerUrls }))).members.map(memberInfoOf);
+  }
+
+  async memberPromote(id: bigint): Promise<readonly MemberInfo[]> {
+    return (await mapMemberErrors(this.server.memberChange({ op: "promote", memberId: id }))).members.map(memberInfoOf);
   }
 
   async moveLeader(targetId: bigint): Promise<void> {
@@ -157,6 +184,44 @@ export class SynodBackend implements EventsBackend, ClusterOpsBackend, BackupBac
       return { ok: false, reason: error instanceof Error ? error.message : String(error) };
     }
   }
+}
+
+/** memberCodeOf maps why a membership change was refused to etcd's error for it (etcd answers a removed id as "member not found"). */
+const memberCodeOf: Record<MemberErrorCode, ApiErrorCode> = {
+  badUrls: "memberBadUrls",
+  peerUrlExists: "peerUrlExist",
+  idRemoved: "memberNotFound",
+  notFound: "memberNotFound",
+  notLearner: "memberNotLearner",
+  learnerNotReady: "learnerNotReady",
+  tooManyLearners: "tooManyLearners",
+  unhealthy: "unhealthy",
+};
+
+async function mapMemberErrors<T>(promise: Promise<T>): Promise<T> {
+  try {
+    return await mapErrors(promise);
+  } catch (error) {
+    if (error instanceof MemberError) throw new ApiError(memberCodeOf[error.code], { cause: error });
+    throw error;
+  }
+}
+
+function memberInfoOf(m: { readonly id: bigint; readonly name: string; readonly peerUrls: readonly string[]; readonly clientUrls: readonly string[]; readonly isLearner: boolean }): MemberInfo {
+  return { id: m.id, name: m.name, peerUrls: m.peerUrls, clientUrls: m.clientUrls, isLearner: m.isLearner };
+}
+
+/** validPeerUrls: at least one URL, each http:// or https:// with a host and a port (etcd's "given member URLs are invalid" otherwise). */
+function validPeerUrls(urls: readonly string[]): boolean {
+  if (urls.length === 0) return false;
+  return urls.every((u) => {
+    try {
+      const url = new URL(u);
+      return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "" && url.port !== "" && (url.pathname === "" || url.pathname === "/");
+    } catch {
+      return false;
+    }
+  });
 }
 
 async function mapErrors<T>(promise: Promise<T>): Promise<T> {

@@ -163,6 +163,27 @@ export interface PbAlarmRequest {
   readonly alarm: number;
 }
 
+export interface PbMemberAddRequest {
+  readonly peerURLs: readonly string[];
+  readonly isLearner: boolean;
+}
+
+/** PbMemberIdRequest is MemberRemoveRequest and MemberPromoteRequest. */
+export interface PbMemberIdRequest {
+  readonly ID: Int64;
+}
+
+export interface PbMemberUpdateRequest {
+  readonly ID: Int64;
+  readonly peerURLs: readonly string[];
+}
+
+export interface PbMemberAddResponse {
+  readonly header: PbResponseHeader;
+  readonly member: PbMember;
+  readonly members: readonly PbMember[];
+}
+
 export interface PbMoveLeaderRequest {
   readonly targetID: Int64;
 }

@@ -18,6 +18,9 @@ import type {
   PbDeleteRangeRequest,
   PbLeaseGrantRequest,
   PbLeaseIdRequest,
+  PbMemberAddRequest,
+  PbMemberIdRequest,
+  PbMemberUpdateRequest,
   PbLeaseTimeToLiveRequest,
   PbPutRequest,
   PbRangeRequest,
@@ -268,6 +271,28 @@ export function txnRequestFromJson(f: Fields): PbTxnRequest {
 
 export function compactionRequestFromJson(f: Fields): PbCompactionRequest {
   return { revision: f.int64("revision"), physical: f.bool("physical") };
+}
+
+// ---- cluster ------------------------------------------------------------------------
+
+function stringList(f: Fields, name: string): string[] {
+  return f.list(name, "string").map((v) => {
+    if (typeof v !== "string") throw mismatch(v, "string");
+    return v;
+  });
+}
+
+export function memberAddRequestFromJson(f: Fields): PbMemberAddRequest {
+  return { peerURLs: stringList(f, "peerURLs"), isLearner: f.bool("isLearner") };
+}
+
+/** memberIdRequestFromJson reads MemberRemoveRequest and MemberPromoteRequest. */
+export function memberIdRequestFromJson(f: Fields): PbMemberIdRequest {
+  return { ID: f.int64("ID") };
+}
+
+export function memberUpdateRequestFromJson(f: Fields): PbMemberUpdateRequest {
+  return { ID: f.int64("ID"), peerURLs: stringList(f, "peerURLs") };
 }
 
 // ---- leases and watches ------------------------------------------------------------

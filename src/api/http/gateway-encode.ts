@@ -22,6 +22,7 @@ import type {
   PbLeaseLeasesResponse,
   PbLeaseTimeToLiveResponse,
   PbMember,
+  PbMemberAddResponse,
   PbMemberListResponse,
   PbPutResponse,
   PbRangeResponse,
@@ -186,6 +187,15 @@ function memberJson(m: PbMember): JsonObject {
 export function memberListResponseJson(r: PbMemberListResponse): JsonObject {
   return new MessageOut()
     .message("header", headerJson(r.header))
+    .list("members", r.members.map(memberJson))
+    .done();
+}
+
+/** memberAddResponseJson: MemberAddResponse, the new member beside the list. */
+export function memberAddResponseJson(r: PbMemberAddResponse): JsonObject {
+  return new MessageOut()
+    .message("header", headerJson(r.header))
+    .message("member", memberJson(r.member))
     .list("members", r.members.map(memberJson))
     .done();
 }

@@ -30,8 +30,8 @@ import { performance } from "node:perf_hooks";
 import { status as GrpcCode } from "@grpc/grpc-js";
 import { requestBytesMaxDefault, txnOpsMaxDefault } from "../../kv/index.js";
 import type { KvRequest, WatchSink, WatchStream } from "../../kv/index.js";
-import { hasEvents } from "../etcd/backend.js";
-import type { EtcdBackend, EventsBackend } from "../etcd/backend.js";
+import { hasEvents, hasMembership } from "../etcd/backend.js";
+import type { EtcdBackend, EventsBackend, MembershipBackend } from "../etcd/backend.js";
 import { checkRequest } from "../etcd/checks.js";
 import type { RequestLimits } from "../etcd/checks.js";
 import {
@@ -40,6 +40,8 @@ import {
   deleteRangeResponseToPb,
   fullHeader,
   int64ToNumber,
+  memberToPb,
+  uint64ToBigInt,
   memberListToPb,
   putFromPb,
   putResponseToPb,
@@ -61,6 +63,9 @@ import {
   deleteRangeRequestFromJson,
   leaseGrantRequestFromJson,
   leaseIdRequestFromJson,
+  memberAddRequestFromJson,
+  memberIdRequestFromJson,
+  memberUpdateRequestFromJson,
   leaseTimeToLiveRequestFromJson,
   parseJson,
   putRequestFromJson,
@@ -76,6 +81,7 @@ import {
   leaseLeasesResponseJson,
   leaseTimeToLiveResponseJson,
   memberListResponseJson,
+  memberAddResponseJson,
   putResponseJson,
   rangeResponseJson,
   statusResponseJson,
@@ -362,6 +368,11 @@ class GatewayCore {
   }
 
   /** events returns the backend if it serves watches and leases, else throws UNIMPLEMENTED for `what`. */
+  private membership(method: string): MembershipBackend {
+    if (hasMembership(this.backend)) return this.backend;
+    throw new GrpcStatusError(GrpcCode.UNIMPLEMENTED, `synod: etcdserverpb.Cluster/${method} is not implemented yet`);
+  }
+
   private events(what: string): EventsBackend {
     if (hasEvents(this.backend)) return this.backend;
     throw new GrpcStatusError(GrpcCode.UNIMPLEMENTED, `synod: ${what} is not implemented yet`);
@@ -421,6 +432,24 @@ class GatewayCore {
       })],
       ["cluster/member/list", unary("etcdserverpb.Cluster", "MemberList", async () => {
         const members = await b.memberList();
+        return memberListResponseJson(memberListToPb(members, this.header()));
+      })],
+      ["cluster/member/add", unary("etcdserverpb.Cluster", "MemberAdd", async (f) => {
+        const p = memberAddRequestFromJson(f);
+        const { member, members } = await this.membership("MemberAdd").memberAdd({ peerUrls: p.peerURLs, isLearner: p.isLearner });
+        return memberAddResponseJson({ ...memberListToPb(members, this.header()), member: memberToPb(member) });
+      })],
+      ["cluster/member/remove", unary("etcdserverpb.Cluster", "MemberRemove", async (f) => {
+        const members = await this.membership("MemberRemove").memberRemove(uint64ToBigInt(memberIdRequestFromJson(f).ID));
+        return memberListResponseJson(memberListToPb(members, this.header()));
+      })],
+      ["cluster/member/update", unary("etcdserverpb.Cluster", "MemberUpdate", async (f) => {
+        const p = memberUpdateRequestFromJson(f);
+        const members = await this.membership("MemberUpdate").memberUpdate(uint64ToBigInt(p.ID), p.peerURLs);
+        return memberListResponseJson(memberListToPb(members, this.header()));
+      })],
+      ["cluster/member/promote", unary("etcdserverpb.Cluster", "MemberPromote", async (f) => {
+        const members = await this.membership("MemberPromote").memberPromote(uint64ToBigInt(memberIdRequestFromJson(f).ID));
         return memberListResponseJson(memberListToPb(members, this.header()));
       })],
       ["lease/grant", unary(lease, "LeaseGrant", async (f) => {

@@ -5,6 +5,7 @@ import type {
   ConfChange,
   Engine,
   EngineStatus,
+  FollowerProgress,
   Entry,
   LogIndex,
   NodeId,
@@ -336,6 +337,13 @@ export class PaxosEngine implements Engine<PaxosMessage, PaxosHardState> {
       firstIndex: this.log.firstIndex(),
       membership: this.learner.membership,
     };
+  }
+
+  followerProgress(): ReadonlyMap<NodeId, FollowerProgress> {
+    const out = new Map<NodeId, FollowerProgress>();
+    if (this.role !== "leader") return out;
+    for (const [id, pr] of this.progress) if (id !== this.id) out.set(id, { match: logIndex(pr.match) });
+    return out;
   }
 
   entryAt(index: LogIndex): Entry | undefined {

@@ -8,6 +8,7 @@ import type {
   ConfChangeOp,
   Engine,
   EngineStatus,
+  FollowerProgress,
   Entry,
   LogIndex,
   Membership,
@@ -342,6 +343,13 @@ export class RaftEngine implements Engine<RaftMessage, RaftHardState> {
       firstIndex: this.log.firstIndex(),
       membership: this.membership,
     };
+  }
+
+  followerProgress(): ReadonlyMap<NodeId, FollowerProgress> {
+    const out = new Map<NodeId, FollowerProgress>();
+    if (this.role !== "leader") return out;
+    for (const [id, pr] of this.progress) if (id !== this.config.id) out.set(id, { match: pr.match });
+    return out;
   }
 
   entryAt(index: LogIndex): Entry | undefined {
