@@ -41,6 +41,7 @@ import type { MemberRecord, MemberRecords } from "./kv-state-machine.js";
 import { listMembers, nodeIdOfMember, recordOf } from "./membership-table.js";
 import type { Member, MemberView } from "./membership-table.js";
 import { MemberAdmin } from "./member-admin.js";
+import { memberIdentityOf } from "./identity.js";
 import type { MemberAnswer, MemberRequest } from "./member-admin.js";
 import type { PeerMessage } from "./peer-messages.js";
 import { ServerMetrics } from "./metrics.js";
@@ -946,14 +947,16 @@ function unwrap<T>(result: { ok: true; value: T } | { ok: false; error: KvError 
 function initialMembersOf(config: ServerConfig): { self: Member; initial: MemberRecord[] } {
   const own = config.initialCluster.find((m) => m.name === config.name);
   if (own === undefined) throw new Error(`--name ${config.name} is not in --initial-cluster`);
-  const id = memberIdOf(own.peerUrls, config.initialClusterToken);
+  const derivedId = memberIdOf(own.peerUrls, config.initialClusterToken);
+  const log = (line: string): void => void process.stderr.write(`synod: ${line}\n`);
   if (config.initialClusterState === "existing") {
-    const self = { nodeId: nodeIdOfMember(id), id, name: config.name, peerUrls: own.peerUrls, clientUrls: config.advertiseClientUrls, isLearner: false };
+    const { memberId: id, nodeId: nodeOfSelf } = memberIdentityOf(config.dataDir, { memberId: derivedId, nodeId: nodeIdOfMember(derivedId) }, log);
+    const self = { nodeId: nodeOfSelf, id, name: config.name, peerUrls: own.peerUrls, clientUrls: config.advertiseClientUrls, isLearner: false };
     return { self, initial: [{ nodeId: self.nodeId, memberId: id.toString(), peerUrls: own.peerUrls }] };
   }
   const sorted = [...config.initialCluster].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const initial = sorted.map((m, i) => ({ nodeId: i + 1, memberId: memberIdOf(m.peerUrls, config.initialClusterToken).toString(), peerUrls: m.peerUrls }));
-  const nodeOfSelf = nodeId(sorted.indexOf(own) + 1);
+  const { memberId: id, nodeId: nodeOfSelf } = memberIdentityOf(config.dataDir, { memberId: derivedId, nodeId: nodeId(sorted.indexOf(own) + 1) }, log);
   return { self: { nodeId: nodeOfSelf, id, name: config.name, peerUrls: own.peerUrls, clientUrls: config.advertiseClientUrls, isLearner: false }, initial };
 }
 
