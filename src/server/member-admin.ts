@@ -160,6 +160,14 @@ export class MemberAdmin {
         return { members: listMembers(this.port.view()) };
       }
       case "remove": {
+        // The record of a removal may have landed without its configuration change (the
+        // leader changed between the two): a retried removal finishes it.
+        const unfinished = view.records.removed.get(request.memberId.toString());
+        if (unfinished !== undefined && isMember(view.membership, unfinished.nodeId as NodeId) && unfinished.nodeId !== this.port.self) {
+          const node = unfinished.nodeId as NodeId;
+          await this.changeConfig([{ type: "removeNode", node }], (s) => !isMember(s.membership, node), deadline);
+          return { members: listMembers(this.port.view()) };
+        }
         const member = throwIfError(checkRemove(view, request.memberId, active));
         if (member.nodeId === this.port.self) {
           await this.handOver(view, deadline);
