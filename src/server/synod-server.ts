@@ -37,6 +37,7 @@ import type { WatchSink, WatchStream } from "../kv/watch-hub.js";
 import { peerMessageValidator } from "./peer-messages.js";
 import type { PeerMessage } from "./peer-messages.js";
 import { ServerMetrics } from "./metrics.js";
+import { defaultSnapshotTransferLimits, isSnapshotTransferMessage, SnapshotTransfer } from "./snapshot-transfer.js";
 
 /** The single group that holds the whole keyspace until sharding arrives. */
 export const mainGroup: GroupId = groupId(1);
@@ -85,6 +86,7 @@ export class SynodServer {
   private readonly engine: AnyEngine;
   private readonly replica: Replica<ConsensusMessage, unknown>;
   private readonly transport: TcpTransport<PeerMessage>;
+  private readonly snapshotTransfer: SnapshotTransfer;
   private readonly requestNonce = randomBytes(6).toString("hex");
   private requestSeq = 0;
   private readonly forwarded = new Map<string, (reason: string) => void>();
@@ -133,6 +135,7 @@ export class SynodServer {
         peers: this.members.filter((m) => m !== self).map((m) => [m.nodeId, peerAddressOf(m)] as const),
         validate: peerMessageValidator(this.engineKind),
       });
+      this.snapshotTransfer = this.createSnapshotTransfer();
       this.replica = new Replica(
         this.engine,
         this.groupStorage,
@@ -163,6 +166,7 @@ export class SynodServer {
     this.transport.onMessage((m) => this.receive(m));
     await this.transport.start();
     this.replica.start();
+    this.snapshotTransfer.start();
     void this.publish();
     this.leaseTimer = setInterval(() => this.leaseDuties(), leaseDutyIntervalMs);
     this.watchTimer = setInterval(() => this.watchDuties(), watchPumpIntervalMs);
@@ -176,17 +180,43 @@ export class SynodServer {
     clearInterval(this.watchTimer);
     clearInterval(this.compactionTimer);
     this.replica.stop();
+    this.snapshotTransfer.stop();
     for (const answer of this.leaseQueries.values()) answer({ found: false, ttlMs: 0, leader: false });
     this.leaseQueries.clear();
     for (const reject of this.forwarded.values()) reject("stopped");
     this.forwarded.clear();
     await this.transport.stop();
+    this.stateMachine.snapshots.release();
     await this.storage.close();
   }
 
   /** fatalError is set when the replica stopped itself (storage failure, broken invariant). */
   fatalError(): Error | undefined {
     return this.replica.error();
+  }
+
+  /** createSnapshotTransfer wires chunked snapshot transfer to the tables, the transport, the replica and the metrics. */
+  private createSnapshotTransfer(): SnapshotTransfer {
+    const metrics = this.metrics;
+    return new SnapshotTransfer(
+      {
+        self: this.self.nodeId,
+        groupId: mainGroup,
+        chunkBytesMax: this.config.snapshotChunkBytes ?? defaultSnapshotTransferLimits.chunkBytesMax,
+        pullTimeoutMs: defaultSnapshotTransferLimits.pullTimeoutMs,
+      },
+      {
+        tables: this.stateMachine.snapshots,
+        send: (m) => this.transport.send(m),
+        deliver: (m) => this.replica.receive(m),
+        latestSnapshot: () => this.engine.latestSnapshot(),
+        appliedIndex: () => this.stateMachine.appliedIndex(),
+        log: (line) => process.stderr.write(`synod: ${line}\n`),
+        bytesSent: (bytes) => metrics.snapshotBytesSent.inc(bytes),
+        bytesReceived: (bytes) => metrics.snapshotBytesReceived.inc(bytes),
+        resumed: () => metrics.snapshotTransfersResumed.inc(),
+      },
+    );
   }
 
   private sendPeer(message: ConsensusMessage): void {
@@ -616,6 +646,8 @@ export class SynodServer {
   }
 
   private receive(message: PeerMessage): void {
+    if (isSnapshotTransferMessage(message)) return this.snapshotTransfer.receive(message);
+    if (message.type === "snapshot" && this.snapshotTransfer.offer(message)) return;
     if (message.type !== "forwardProposal" && message.type !== "forwardRejected" && message.type !== "leaseQuery" && message.type !== "leaseAnswer") {
       if (message.type === "heartbeatResponse" && message.readContext === 0) {
         const sentAt = this.heartbeatSentAt.get(message.from);

@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { open } from "lmdb";
-import type { Database, RootDatabase } from "lmdb";
+import type { Database, RootDatabase, Transaction } from "lmdb";
 import type { GroupId } from "../consensus/types.js";
 import { assert } from "../consensus/types.js";
 import { StorageError } from "./errors.js";
@@ -35,6 +35,13 @@ export const defaultStorageLimits = {
   pendingWritesMax: 65_536,
   snapshotChunkBytes: 1024 * 1024,
 } as const;
+
+/**
+ * ReadView is a pinned LMDB read transaction: reads that pass it see the
+ * environment as of the commit it was taken after, whatever commits later,
+ * until `done()` releases it (LMDB cannot reuse the pages it sees meanwhile).
+ */
+export type ReadView = Transaction;
 
 /** Table is an LMDB sub-database with binary keys and values, for the state machine's tables. */
 export type Table = Database<Buffer, Buffer>;
@@ -162,6 +169,17 @@ export class Storage {
    */
   transaction(fn: () => void): Promise<void> {
     return this.enqueue(fn);
+  }
+
+  /**
+   * readView pins the last durable commit for reads (`table.getRange({ transaction })`);
+   * the caller must release it with `done()`. Taken outside a batch only, so it
+   * never sees writes that are not yet committed.
+   */
+  readView(): ReadView {
+    this.checkUsable();
+    assert(!this.inTransaction, "readView is taken outside the batch transaction");
+    return this.env.useReadTransaction();
   }
 
   /** isInTransaction says whether the caller runs inside a batch's write transaction. */
