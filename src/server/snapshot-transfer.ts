@@ -92,6 +92,13 @@ interface OutstandingPull {
 /** SnapshotTransfer serves pulls of this member's latest snapshot and pulls the snapshots it is sent. */
 export class SnapshotTransfer {
   private wanted: Wanted | null = null;
+  /**
+   * alternative is the latest offer of another, not newer snapshot (a new
+   * Raft leader's, or under Paxos another acceptor's): taken only if the
+   * current sender stops answering or no longer holds its snapshot, so that
+   * two senders cannot make the staging restart back and forth.
+   */
+  private alternative: EngineSnapshotMessage | null = null;
   private pull: OutstandingPull | null = null;
   /** writing: a staging commit is in flight; nothing else happens until it is durable. */
   private writing = false;
@@ -149,8 +156,15 @@ export class SnapshotTransfer {
     const wanted = this.wanted;
     if (pull !== null && wanted !== null && this.now() - pull.sentMs >= this.options.pullTimeoutMs) {
       this.pull = null;
-      if (pull.afterKey !== null) this.ports.resumed?.();
-      this.ports.log(`snapshot ${wanted.index}: pull unanswered for ${this.options.pullTimeoutMs} ms; asking node ${wanted.message.from} again after ${progress?.rows ?? 0} rows`);
+      const alternative = this.alternative;
+      if (alternative !== null) {
+        this.ports.log(`snapshot ${wanted.index}: pull unanswered for ${this.options.pullTimeoutMs} ms; turning to snapshot ${alternative.snapshot.meta.index} from node ${alternative.from}`);
+        this.want(alternative);
+      } else {
+        if (pull.afterKey !== null) this.ports.resumed?.();
+        const rows = progress?.index === wanted.index ? progress.rows : 0;
+        this.ports.log(`snapshot ${wanted.index}: pull unanswered for ${this.options.pullTimeoutMs} ms; asking node ${wanted.message.from} again after ${rows} rows`);
+      }
     }
     this.advance();
   }
@@ -182,9 +196,17 @@ export class SnapshotTransfer {
     const term = m.snapshot.meta.term;
     const wanted = this.wanted;
     if (wanted !== null && wanted.index === index && wanted.term === term) wanted.message = m;
-    else this.wanted = { message: m, index, term, startedMs: this.now() };
+    else if (wanted === null || index > wanted.index) this.want(m);
+    else this.alternative = m;
     this.advance();
     return true;
+  }
+
+  /** want makes `m` the snapshot to stage (any other is forgotten; its staging is cleared when this one begins). */
+  private want(m: EngineSnapshotMessage): void {
+    this.wanted = { message: m, index: m.snapshot.meta.index, term: m.snapshot.meta.term, startedMs: this.now() };
+    this.alternative = null;
+    this.pull = null;
   }
 
   private onChunk(m: Extract<SnapshotTransferMessage, { type: "snapshotChunk" }>): void {
@@ -206,9 +228,12 @@ export class SnapshotTransfer {
     const wanted = this.wanted;
     if (this.writing || wanted === null || wanted.index !== m.index || this.pull?.to !== m.from) return;
     this.ports.log(`snapshot ${m.index}: node ${m.from} no longer holds it; staging cleared, waiting for a newer one`);
+    const alternative = this.alternative;
     this.wanted = null;
     this.pull = null;
-    this.write(this.ports.tables.clearStaging(), () => undefined);
+    this.write(this.ports.tables.clearStaging(), () => {
+      if (alternative !== null && this.wanted === null) this.want(alternative);
+    });
   }
 
   /** advance takes the next step toward the wanted snapshot: start staging, pull, or hand it to the engine. */
@@ -241,6 +266,7 @@ export class SnapshotTransfer {
 
   private deliver(wanted: Wanted, progress: StagingProgress): void {
     this.wanted = null;
+    this.alternative = null;
     this.ports.log(`snapshot ${wanted.index}: staged ${progress.rows} rows (${progress.bytes} bytes) in ${Math.round(this.now() - wanted.startedMs)} ms; installing`);
     this.ports.deliver(wanted.message);
     // The engine took it (it is now its latest snapshot): keep the staging until restore installs it.

@@ -6,7 +6,7 @@ import type { ConsensusMessage } from "../../src/server/engines.js";
 import { encodeCommand, KvStateMachine } from "../../src/server/kv-state-machine.js";
 import type { PeerMessage, SnapshotTransferMessage } from "../../src/server/peer-messages.js";
 import { peerMessageValidator } from "../../src/server/peer-messages.js";
-import { decodeSnapshotDescriptor } from "../../src/server/snapshot-tables.js";
+import { decodeSnapshotDescriptor, encodeSnapshotDescriptor } from "../../src/server/snapshot-tables.js";
 import { SnapshotTransfer } from "../../src/server/snapshot-transfer.js";
 import type { EngineSnapshotMessage } from "../../src/server/snapshot-transfer.js";
 import { Storage } from "../../src/storage/storage.js";
@@ -302,6 +302,39 @@ test("chunks that are out of order, from another node or for another snapshot ch
       { ...envelope, type: "snapshotGone" },
     ];
     for (const m of malformed) assert.equal(validate(m as PeerMessage), false, JSON.stringify(m));
+  } finally {
+    await close(sender);
+    await close(receiver);
+    for (const d of dirs) d.cleanup();
+  }
+});
+
+test("another sender's older snapshot does not restart the staging until the current sender stops answering", async () => {
+  const dirs = [tempDir("snap-send"), tempDir("snap-recv")];
+  const sender = openMember(dirs[0]!.path, senderId, 2048);
+  const receiver = openMember(dirs[1]!.path, receiverId, 2048);
+  try {
+    await putEntries(sender.sm, 1, 90, 400);
+    const newer = takeSnapshot(sender);
+    receiver.transfer.offer(newer);
+    await new Promise((r) => setImmediate(r));
+    await pump(sender, receiver, (m, n) => n >= 3 && m.type === "snapshotChunk");
+    const before = receiver.sm.snapshots.stagingProgress();
+    assert.ok(before !== null && before.index === 90 && before.rows > 0);
+    // Node 3 offers a snapshot at 50: remembered, the staging of 90 goes on.
+    const older = { ...newer, from: nodeId(3), snapshot: { meta: { ...newer.snapshot.meta, index: logIndex(50) }, data: encodeSnapshotDescriptor(50) } };
+    assert.equal(receiver.transfer.offer(older), true);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(receiver.sm.snapshots.stagingProgress(), before);
+    assert.deepEqual(receiver.outbox, [], "no pull to node 3 yet");
+    // The sender of 90 stays silent past the timeout: the receiver turns to node 3's snapshot.
+    clockMs += pullTimeoutMs;
+    receiver.transfer.tick();
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    const pull = (receiver.outbox as readonly SnapshotTransferMessage[]).at(-1);
+    assert.ok(pull?.type === "snapshotPull" && pull.to === nodeId(3) && pull.index === 50 && pull.afterKey === null);
+    assert.equal(receiver.sm.snapshots.stagingProgress()?.index, 50, "staging restarted for the other snapshot");
   } finally {
     await close(sender);
     await close(receiver);
