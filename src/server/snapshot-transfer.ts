@@ -108,12 +108,14 @@ export class SnapshotTransfer {
   private resumeChecked: number | null = null;
   private failed = false;
   private timer: NodeJS.Timeout | undefined;
+  private readonly createdMs: number;
 
   constructor(
     private readonly options: SnapshotTransferOptions,
     private readonly ports: SnapshotTransferPorts,
   ) {
     if (!(options.chunkBytesMax > 0 && options.pullTimeoutMs > 0)) throw new Error("snapshot transfer limits must be positive");
+    this.createdMs = this.now();
   }
 
   start(): void {
@@ -166,6 +168,7 @@ export class SnapshotTransfer {
         this.ports.log(`snapshot ${wanted.index}: pull unanswered for ${this.options.pullTimeoutMs} ms; asking node ${wanted.message.from} again after ${rows} rows`);
       }
     }
+    if (this.wanted === null && this.alternative !== null && !this.keepingStaged()) this.want(this.alternative);
     this.advance();
   }
 
@@ -195,11 +198,23 @@ export class SnapshotTransfer {
     if (index <= this.ports.appliedIndex()) return false;
     const term = m.snapshot.meta.term;
     const wanted = this.wanted;
+    const staged = this.ports.tables.stagingProgress();
     if (wanted !== null && wanted.index === index && wanted.term === term) wanted.message = m;
-    else if (wanted === null || index > wanted.index) this.want(m);
-    else this.alternative = m;
+    else if (staged !== null && staged.rows > 0 && staged.index === index && staged.term === term) this.want(m);
+    else if ((wanted !== null && index <= wanted.index) || this.keepingStaged()) this.alternative = newer(this.alternative, m);
+    else this.want(m);
     this.advance();
     return true;
+  }
+
+  /**
+   * keepingStaged: for one pull timeout after a restart, rows staged before it
+   * are not thrown away for another snapshot; the sender of the staged one
+   * (under Paxos one of several) is likely to offer it again meanwhile.
+   */
+  private keepingStaged(): boolean {
+    const staged = this.ports.tables.stagingProgress();
+    return staged !== null && staged.rows > 0 && this.resumeChecked !== staged.index && this.now() - this.createdMs < this.options.pullTimeoutMs;
   }
 
   /** want makes `m` the snapshot to stage (any other is forgotten; its staging is cleared when this one begins). */
@@ -294,6 +309,11 @@ export class SnapshotTransfer {
   private now(): number {
     return this.ports.nowMs?.() ?? performance.now();
   }
+}
+
+/** newer is the offer of the higher snapshot index (the later one on a tie). */
+function newer(a: EngineSnapshotMessage | null, b: EngineSnapshotMessage): EngineSnapshotMessage {
+  return a !== null && a.snapshot.meta.index > b.snapshot.meta.index ? a : b;
 }
 
 /** followsInOrder says whether `rows` are in strictly increasing key order, all after `afterKey`. */

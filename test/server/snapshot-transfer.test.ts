@@ -204,8 +204,14 @@ test("a receiver restarted mid-transfer resumes from the progress on disk", asyn
     await close(receiver);
     receiver = openMember(dirs[1]!.path, receiverId, 2048);
     assert.deepEqual(receiver.sm.snapshots.stagingProgress(), before, "progress survived the restart");
+    // Another member offers a newer snapshot first: the staged rows are kept for a while all the same.
+    const other = { ...message, from: nodeId(3), snapshot: { meta: { ...message.snapshot.meta, index: logIndex(500) }, data: encodeSnapshotDescriptor(500) } };
+    receiver.transfer.offer(other);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(receiver.outbox, []);
+    assert.deepEqual(receiver.sm.snapshots.stagingProgress(), before, "staged rows kept");
     receiver.transfer.offer(message);
-    const first = receiver.outbox[0];
+    const first = (receiver.outbox as readonly SnapshotTransferMessage[])[0];
     assert.ok(first?.type === "snapshotPull");
     assert.deepEqual(Buffer.from(first.afterKey ?? []), Buffer.from(before.afterKey ?? []), "the first pull after restart continues after the staged key");
     assert.ok(receiver.logs.some((l) => l.includes(`resuming after ${before.rows} staged rows`)));
