@@ -96,6 +96,12 @@ for (const consensus of ["raft", "paxos"]) {
       follower = (leader + 1) % 3;
       await cluster.kill(follower, "SIGTERM");
       await writeKeys(cluster.endpoints()[leader] ?? "", keyCount, valueBytes, "a");
+      // Restart the two that stayed up: the snapshot is then served from a view pinned again at start-up.
+      const stayed = [leader, 3 - leader - follower];
+      for (const i of stayed) await cluster.kill(i, "SIGKILL");
+      for (const i of stayed) cluster.spawn(i);
+      await cluster.waitHealthy(stayed);
+      leader = await leaderIndex(stayed);
       const leaderPid = cluster.member(leader).child?.pid ?? 0;
       const other = 3 - leader - follower;
       const sentTotal = async (): Promise<number> => (await metric(leader, "synod_snapshot_sent_bytes_total")) + (await metric(other, "synod_snapshot_sent_bytes_total"));
