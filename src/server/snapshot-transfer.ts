@@ -255,6 +255,12 @@ export class SnapshotTransfer {
   private advance(): void {
     const wanted = this.wanted;
     if (this.failed || this.writing || this.installing !== null || wanted === null || this.pull !== null) return;
+    if (wanted.index <= this.ports.appliedIndex()) {
+      // Installed meanwhile (a copy arrived during the install): the engine answers it; nothing to pull.
+      this.wanted = null;
+      this.ports.deliver(wanted.message);
+      return;
+    }
     const progress = this.ports.tables.stagingProgress();
     if (progress?.index !== wanted.index || progress.term !== wanted.term) {
       this.resumeChecked = wanted.index;

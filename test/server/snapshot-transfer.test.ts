@@ -146,7 +146,13 @@ test("a snapshot travels in bounded chunks from the pinned view and installs as 
     assert.equal(chunks.filter((c) => c.done).length, 1);
     assert.equal(receiver.delivered.length, 1);
     assert.equal(receiver.counts.received, sender.counts.sent);
+    // A copy re-sent while the engine installs it waits, then goes to the engine: nothing is pulled again.
+    assert.equal(receiver.transfer.offer(message), true);
     await install(receiver);
+    receiver.transfer.tick();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(receiver.delivered.length, 2);
+    assert.deepEqual(receiver.outbox, []);
     assert.deepEqual(rowsOf(receiver.sm), expected);
     assert.equal(receiver.sm.appliedIndex(), 300);
     assert.equal(receiver.sm.snapshots.stagingProgress(), null, "installed: no staging left");
