@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { ConfigError, defaultServerConfig, parseAutoCompaction, parseInitialCluster, parseQuotaBackendBytes, parseUrlList, splitList } from "../server/config.js";
+import { ConfigError, defaultServerConfig, snapshotChunkBytesMax, parseAutoCompaction, parseInitialCluster, parseQuotaBackendBytes, parseUrlList, splitList } from "../server/config.js";
 import type { ServerConfig } from "../server/config.js";
 
 /** StartFlags are `synod start`'s flags, named as etcd names them. */
@@ -20,6 +20,7 @@ export interface StartFlags {
   maxRequestBytes: string;
   maxTxnOps: string;
   snapshotCount: string;
+  snapshotChunkBytes?: string;
   autoCompactionMode: string;
   autoCompactionRetention: string;
   quotaBackendBytes: string;
@@ -45,6 +46,7 @@ export function addStartFlags(command: Command): Command {
     .option("--max-request-bytes <n>", "largest client request", String(defaultServerConfig.requestBytesMax))
     .option("--max-txn-ops <n>", "most operations in one txn", String(defaultServerConfig.txnOpsMax))
     .option("--snapshot-count <n>", "applied entries between snapshots", String(defaultServerConfig.snapshotEntries))
+    .option("--snapshot-chunk-bytes <n>", "most key and value bytes in one chunk of a snapshot sent to a follower", String(defaultServerConfig.snapshotChunkBytes))
     .option("--auto-compaction-mode <mode>", "periodic or revision", defaultServerConfig.autoCompactionMode)
     .option("--auto-compaction-retention <value>", "periodic: a duration (30m, 1h) or hours; revision: a count; 0 turns it off", defaultServerConfig.autoCompactionRetention)
     .option("--auto-promote", "the leader promotes a learner to voter once it is in sync with the leader")
@@ -54,6 +56,12 @@ export function addStartFlags(command: Command): Command {
 function positiveInt(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new ConfigError(`${flag}: "${value}" is not a positive integer`);
+  return n;
+}
+
+function snapshotChunkBytes(value: string): number {
+  const n = positiveInt(value, "--snapshot-chunk-bytes");
+  if (n > snapshotChunkBytesMax) throw new ConfigError(`--snapshot-chunk-bytes: ${n} exceeds ${snapshotChunkBytesMax} (a chunk must fit a peer frame)`);
   return n;
 }
 
@@ -92,6 +100,7 @@ export function configFromFlags(flags: StartFlags): ServerConfig {
     requestBytesMax: positiveInt(flags.maxRequestBytes, "--max-request-bytes"),
     txnOpsMax: positiveInt(flags.maxTxnOps, "--max-txn-ops"),
     snapshotEntries: positiveInt(flags.snapshotCount, "--snapshot-count"),
+    snapshotChunkBytes: snapshotChunkBytes(flags.snapshotChunkBytes ?? String(defaultServerConfig.snapshotChunkBytes)),
     autoCompaction: parseAutoCompaction(flags.autoCompactionMode, flags.autoCompactionRetention),
     quotaBackendBytes: parseQuotaBackendBytes(flags.quotaBackendBytes),
     autoPromote: flags.autoPromote === true,

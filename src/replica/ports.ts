@@ -35,6 +35,10 @@ export interface StateMachinePort {
   apply(entries: readonly Entry[]): Promise<void>;
   /** restore replaces the whole state with a snapshot's data. */
   restore(snapshot: Snapshot): Promise<void>;
-  /** snapshotData serialises the applied state. */
+  /**
+   * snapshotData describes the applied state for a snapshot at appliedIndex.
+   * It may return the state itself, or a small descriptor while it keeps
+   * that state readable until its next snapshot is taken or installed.
+   */
   snapshotData(): Uint8Array;
 }

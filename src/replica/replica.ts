@@ -68,6 +68,8 @@ export class Replica<M extends Envelope, H> {
   private readRequestNext = 1;
   private appliedWaiters: { index: number; waiter: Waiter }[] = [];
   private snapshotIndex: number;
+  /** compactDue: the next compaction must not wait for snapshotEntries (see retakeSnapshot). */
+  private compactDue = false;
 
   constructor(
     private readonly engine: Engine<M, H>,
@@ -82,6 +84,7 @@ export class Replica<M extends Envelope, H> {
   }
 
   start(): void {
+    this.retakeSnapshot();
     this.timer = setInterval(() => this.tick(), this.options.tickMs);
     this.schedule();
   }
@@ -281,11 +284,35 @@ export class Replica<M extends Envelope, H> {
 
   // ------------------------------------------------------------------ compaction
 
+  /**
+   * retakeSnapshot runs at start-up, and after a defragment released the
+   * snapshot's view (the server calls it then). What a snapshot describes (the state
+   * machine's pinned view of its state at the snapshot's index) does not
+   * survive a restart, and the state machine may have applied entries after
+   * the last compaction. If the applied index is the snapshot's, the view is
+   * taken again at once. If it is past it, a new snapshot is taken at the
+   * first chance: the engine restarts applied at its snapshot index, but both
+   * engines persist their commit index with (or before) the entries applied
+   * under it, so the first Ready re-hands those entries (the state machine
+   * skips them) and the engine may then compact at the applied index. Until
+   * then no view is held and a follower pulling the old snapshot is told it
+   * is gone.
+   */
+  retakeSnapshot(): void {
+    const snapshot = this.engine.latestSnapshot();
+    if (snapshot === null) return;
+    const applied = this.stateMachine.appliedIndex();
+    if (applied === snapshot.meta.index) this.stateMachine.snapshotData();
+    else this.compactDue = applied > snapshot.meta.index;
+  }
+
   private async maybeCompact(): Promise<void> {
     const applied = this.stateMachine.appliedIndex();
-    if (applied - this.snapshotIndex < this.options.snapshotEntries || this.stopped) return;
+    if ((!this.compactDue && applied - this.snapshotIndex < this.options.snapshotEntries) || this.stopped) return;
+    if (applied <= this.snapshotIndex || applied > this.engine.status().appliedIndex) return;
     const result = this.engine.compact(applied, this.stateMachine.snapshotData());
     if (!result.ok) return;
+    this.compactDue = false;
     this.snapshotIndex = applied;
     const snapshot = this.engine.latestSnapshot();
     if (snapshot === null) return;

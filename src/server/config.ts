@@ -34,6 +34,8 @@ export interface ServerConfig {
   readonly requestBytesMax: number;
   readonly txnOpsMax: number;
   readonly snapshotEntries: number;
+  /** snapshotChunkBytes bounds the rows of one snapshot chunk sent to a follower (default 1 MiB). */
+  readonly snapshotChunkBytes?: number;
   /** autoCompaction: none, or etcd's periodic (keep `retentionMs` of history) or revision (keep `retention` revisions). */
   readonly autoCompaction: AutoCompaction;
   /**
@@ -45,6 +47,9 @@ export interface ServerConfig {
   /** autoPromote: the leader promotes a learner to voter once it is in sync (etcd's 90% rule). */
   readonly autoPromote: boolean;
 }
+
+/** snapshotChunkBytesMax keeps every snapshot chunk well inside one 16 MiB peer frame, its largest row included. */
+export const snapshotChunkBytesMax = 8 * 1024 * 1024;
 
 /** quotaBackendBytesDefault is etcd's default backend quota, 2 GiB. */
 export const quotaBackendBytesDefault = 2 * 1024 * 1024 * 1024;
@@ -159,6 +164,7 @@ export const defaultServerConfig = {
   requestBytesMax: 1.5 * 1024 * 1024,
   txnOpsMax: 128,
   snapshotEntries: 100_000,
+  snapshotChunkBytes: 1024 * 1024,
   autoCompactionMode: "periodic",
   autoCompactionRetention: "0",
   quotaBackendBytes: "0",

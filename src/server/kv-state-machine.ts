@@ -1,5 +1,6 @@
 import { Packr } from "msgpackr";
 import type { Entry, LogIndex, Snapshot } from "../consensus/types.js";
+import { assert } from "../consensus/types.js";
 import { LeaseClock, LeaseStore, MvccStore, WatchHub } from "../kv/index.js";
 import type { KvError, KvEvent, KvRequest, KvResponse, LeaseInfo, LeaseRequest, LeaseResponse, MvccOptions, TxnRequest } from "../kv/index.js";
 import { viewOp } from "../kv/check.js";
@@ -8,6 +9,7 @@ import type { Storage, Table } from "../storage/storage.js";
 import { BackupStream } from "./backup-stream.js";
 import type { EngineKind } from "./engines.js";
 import { LmdbOrderedStore } from "./lmdb-ordered-store.js";
+import { decodeSnapshotDescriptor, encodeSnapshotDescriptor, SnapshotTables } from "./snapshot-tables.js";
 
 /** MemberAttributes are what a member publishes about itself through the log (etcd's "publish"). */
 export interface MemberAttributes {
@@ -251,7 +253,8 @@ type LeaseChange =
  * watchers and the lease clock hear of them only once that commit is durable.
  */
 export class KvStateMachine implements StateMachinePort {
-  private readonly table: Table;
+  /** snapshots holds the live and staging tables, the pinned view followers pull, and the staging progress. */
+  readonly snapshots: SnapshotTables;
   private mvccStore!: MvccStore;
   private leaseStore!: LeaseStore;
   private readonly waiting = new Map<string, Pending>();
@@ -273,7 +276,7 @@ export class KvStateMachine implements StateMachinePort {
     private readonly options: MvccOptions = {},
     private readonly nowMs: () => number = () => performance.now(),
   ) {
-    this.table = storage.table(stateMachineTableName);
+    this.snapshots = new SnapshotTables(storage);
     this.openStores();
     // The hub reads through whichever store is current (a snapshot replaces it).
     const current = (): MvccStore => this.mvccStore;
@@ -289,6 +292,11 @@ export class KvStateMachine implements StateMachinePort {
     this.clock.load(this.leaseStore.leases());
   }
 
+  /** table is the live table: it changes when a received snapshot is installed. */
+  private get table(): Table {
+    return this.snapshots.live;
+  }
+
   private openStores(): void {
     const store = new LmdbOrderedStore(this.table);
     this.leaseStore = new LeaseStore(store);
@@ -297,7 +305,7 @@ export class KvStateMachine implements StateMachinePort {
 
   /** usedBytes is the space the state machine's table holds now (etcd's "db size in use"). */
   usedBytes(): number {
-    return this.storage.tableUsedBytes(stateMachineTableName);
+    return this.storage.tableUsedBytes(this.snapshots.liveName);
   }
 
   /** mvcc is the store, for reads served outside the log (Range, HashKV). */
@@ -482,23 +490,61 @@ export class KvStateMachine implements StateMachinePort {
     return BackupStream.open({ table: this.table, view: this.storage.readView(), engine: options.engine, nowMs: options.takenAtMs, onClose: options.onClose });
   }
 
+
+  /**
+   * restore installs a received snapshot. Its data is a descriptor: the state
+   * itself was staged chunk by chunk before the engine was given the snapshot,
+   * so installing flips the live table inside the commit that persists the
+   * snapshot (enqueued in the same turn as the engine's persist). Data that is
+   * not a descriptor is an older whole dump, or Paxos' empty state at slot 0.
+   */
   restore(snapshot: Snapshot): Promise<void> {
-    const pairs = packr.unpack(snapshot.data) as [Uint8Array, Uint8Array][];
-    return this.storage.transaction(() => {
-      this.table.clearSync();
-      this.alarmsCached = undefined;
-      for (const [key, value] of pairs) this.table.putSync(Buffer.from(key), Buffer.from(value));
-      // Cached revisions must be re-read from the restored tables.
-      this.openStores();
-    }).then(() => {
-      this.hub.onRestored();
-      this.clock.load(this.leaseStore.leases());
-    });
+    const index = decodeSnapshotDescriptor(snapshot.data);
+    if (index === null) return this.restoreDump(snapshot);
+    assert(index === snapshot.meta.index, `snapshot descriptor names ${index}, its metadata ${snapshot.meta.index}`);
+    const { term } = snapshot.meta;
+    assert(this.snapshots.isStaged(index, term), `snapshot ${index} (term ${term}) was staged completely before the engine took it`);
+    return this.storage
+      .transaction(() => {
+        this.snapshots.install(index, term);
+        this.alarmsCached = undefined;
+        // Cached revisions must be re-read from the installed table.
+        this.openStores();
+      })
+      .then(() => {
+        assert(this.appliedIndex() === index, `installed state is at ${this.appliedIndex()}, its snapshot at ${index}`);
+        this.snapshots.pin(index);
+        this.afterRestore();
+        return this.snapshots.dropStaging();
+      });
   }
 
+  private restoreDump(snapshot: Snapshot): Promise<void> {
+    const pairs = snapshot.data.length === 0 ? [] : (packr.unpack(snapshot.data) as [Uint8Array, Uint8Array][]);
+    return this.storage
+      .transaction(() => {
+        this.table.clearSync();
+        this.alarmsCached = undefined;
+        for (const [key, value] of pairs) this.table.putSync(Buffer.from(key), Buffer.from(value));
+        this.openStores();
+      })
+      .then(() => this.afterRestore());
+  }
+
+  private afterRestore(): void {
+    this.hub.onRestored();
+    this.clock.load(this.leaseStore.leases());
+  }
+
+  /**
+   * snapshotData describes the applied state and pins it: a read view of the
+   * live table as of the applied index, which followers pull in chunks, held
+   * until the next snapshot is taken or installed. Call it outside a commit,
+   * once everything applied is durable.
+   */
   snapshotData(): Uint8Array {
-    const pairs: [Buffer, Buffer][] = [];
-    for (const { key, value } of this.table.getRange({})) pairs.push([key, value]);
-    return packr.pack(pairs);
+    const index = this.appliedIndex();
+    this.snapshots.pin(index);
+    return encodeSnapshotDescriptor(index);
   }
 }

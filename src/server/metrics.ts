@@ -14,6 +14,13 @@ export class ServerMetrics {
   readonly hasLeader = new Gauge({ name: "synod_server_has_leader", help: "Whether or not a leader exists. 1 is existence, 0 is not.", registers: [this.registry] });
   readonly isLeader = new Gauge({ name: "synod_server_is_leader", help: "Whether or not this member is the leader. 1 if is, 0 otherwise.", registers: [this.registry] });
   readonly leaderChanges = new Counter({ name: "synod_server_leader_changes_seen_total", help: "The number of leader changes seen.", registers: [this.registry] });
+  readonly snapshotBytesSent = new Counter({ name: "synod_snapshot_sent_bytes_total", help: "Key and value bytes of snapshot chunks sent to followers.", registers: [this.registry] });
+  readonly snapshotBytesReceived = new Counter({ name: "synod_snapshot_received_bytes_total", help: "Key and value bytes of snapshot chunks received and staged.", registers: [this.registry] });
+  readonly snapshotTransfersResumed = new Counter({
+    name: "synod_snapshot_transfers_resumed_total",
+    help: "Snapshot transfers continued from staged progress (after a restart, or a pull that went unanswered).",
+    registers: [this.registry],
+  });
   readonly commitDuration = new Histogram({
     name: "synod_disk_backend_commit_duration_seconds",
     help: "The latency distributions of durable commits (fsync) of one Ready.",

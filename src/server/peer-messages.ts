@@ -14,9 +14,26 @@ export type ForwardMessage =
   /** The leader's answer to a memberRequest: the encoded outcome. */
   | (Envelope & { readonly type: "memberAnswer"; readonly id: string; readonly body: Uint8Array });
 
-export type PeerMessage = ConsensusMessage | ForwardMessage;
+/**
+ * Snapshot transfer, pulled by the receiver in chunks (src/server/snapshot-transfer.ts).
+ * `snapshotPull` asks for the rows of snapshot (index, term) after `afterKey`
+ * (null: from the first); `snapshotChunk` answers with rows in key order, `done`
+ * on the last; `snapshotGone` says the sender no longer holds that snapshot.
+ */
+export type SnapshotTransferMessage =
+  | (Envelope & { readonly type: "snapshotPull"; readonly index: number; readonly term: number; readonly afterKey: Uint8Array | null })
+  | (Envelope & {
+      readonly type: "snapshotChunk";
+      readonly index: number;
+      readonly term: number;
+      readonly rows: readonly (readonly [Uint8Array, Uint8Array])[];
+      readonly done: boolean;
+    })
+  | (Envelope & { readonly type: "snapshotGone"; readonly index: number });
 
-type FieldKind = "int" | "bool" | "string" | "bytes" | "entries" | "snapshot";
+export type PeerMessage = ConsensusMessage | ForwardMessage | SnapshotTransferMessage;
+
+type FieldKind = "int" | "bool" | "string" | "bytes" | "bytesOrNull" | "rows" | "entries" | "snapshot";
 type Shape = Readonly<Record<string, FieldKind>>;
 
 const raftShapes: Readonly<Record<string, Shape>> = {
@@ -53,6 +70,9 @@ const forwardShapes: Readonly<Record<string, Shape>> = {
   leaseAnswer: { id: "string", found: "bool", ttlMs: "int", leader: "bool" },
   memberRequest: { id: "string", body: "bytes" },
   memberAnswer: { id: "string", body: "bytes" },
+  snapshotPull: { index: "int", term: "int", afterKey: "bytesOrNull" },
+  snapshotChunk: { index: "int", term: "int", rows: "rows", done: "bool" },
+  snapshotGone: { index: "int" },
 };
 
 /**
@@ -82,6 +102,10 @@ function hasKind(v: unknown, kind: FieldKind): boolean {
       return typeof v === "string";
     case "bytes":
       return v instanceof Uint8Array;
+    case "bytesOrNull":
+      return v === null || v instanceof Uint8Array;
+    case "rows":
+      return Array.isArray(v) && v.every(isRow);
     case "entries":
       return Array.isArray(v) && v.every(isEntry);
     case "snapshot":
@@ -99,6 +123,10 @@ function isInt(v: unknown): boolean {
 
 function isIntArray(v: unknown): boolean {
   return Array.isArray(v) && v.every(isInt);
+}
+
+function isRow(v: unknown): boolean {
+  return Array.isArray(v) && v.length === 2 && v[0] instanceof Uint8Array && v[1] instanceof Uint8Array;
 }
 
 function isEntry(v: unknown): boolean {

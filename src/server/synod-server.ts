@@ -45,6 +45,7 @@ import { memberIdentityOf } from "./identity.js";
 import type { MemberAnswer, MemberRequest } from "./member-admin.js";
 import type { PeerMessage } from "./peer-messages.js";
 import { ServerMetrics } from "./metrics.js";
+import { defaultSnapshotTransferLimits, isSnapshotTransferMessage, SnapshotTransfer } from "./snapshot-transfer.js";
 
 /** The single group that holds the whole keyspace until sharding arrives. */
 export const mainGroup: GroupId = groupId(1);
@@ -97,6 +98,7 @@ export class SynodServer {
   private readonly engine: AnyEngine;
   private readonly replica: Replica<ConsensusMessage, unknown>;
   private readonly transport: TcpTransport<PeerMessage>;
+  private readonly snapshotTransfer: SnapshotTransfer;
   private readonly requestNonce = randomBytes(6).toString("hex");
   private requestSeq = 0;
   private readonly forwarded = new Map<string, (reason: string) => void>();
@@ -149,6 +151,7 @@ export class SynodServer {
         // A removed member is not heard once the engine dropped it; any other dialer with the token may be a member this one has not learned of yet.
         admit: (id) => !this.removedNodeIds().has(id) || isMember(this.engine.status().membership, id),
       });
+      this.snapshotTransfer = this.createSnapshotTransfer();
       this.replica = new Replica(
         this.engine,
         this.groupStorage,
@@ -164,6 +167,11 @@ export class SynodServer {
           afterReady: () => this.observeEngine(),
         },
       );
+      // A defragment releases the snapshot's pinned view: take the snapshot again.
+      this.storage.onDefragmented(() => {
+        this.replica.retakeSnapshot();
+        this.replica.kick();
+      });
       this.memberAdmin = new MemberAdmin({
         self: self.nodeId,
         tickMs: config.tickMs,
@@ -213,6 +221,7 @@ export class SynodServer {
     this.transport.onMessage((m) => this.receive(m));
     await this.transport.start();
     this.replica.start();
+    this.snapshotTransfer.start();
     void this.publish();
     this.leaseTimer = setInterval(() => this.leaseDuties(), leaseDutyIntervalMs);
     this.watchTimer = setInterval(() => this.watchDuties(), watchPumpIntervalMs);
@@ -229,6 +238,7 @@ export class SynodServer {
     clearInterval(this.compactionTimer);
     clearInterval(this.memberTimer);
     this.replica.stop();
+    this.snapshotTransfer.stop();
     for (const answer of this.leaseQueries.values()) answer({ found: false, ttlMs: 0, leader: false });
     this.leaseQueries.clear();
     for (const answer of this.memberQueries.values()) answer(null);
@@ -236,12 +246,37 @@ export class SynodServer {
     for (const reject of this.forwarded.values()) reject("stopped");
     this.forwarded.clear();
     await this.transport.stop();
+    this.stateMachine.snapshots.release();
     await this.storage.close();
   }
 
   /** fatalError is set when the replica stopped itself (storage failure, broken invariant). */
   fatalError(): Error | undefined {
     return this.replica.error();
+  }
+
+  /** createSnapshotTransfer wires chunked snapshot transfer to the tables, the transport, the replica and the metrics. */
+  private createSnapshotTransfer(): SnapshotTransfer {
+    const metrics = this.metrics;
+    return new SnapshotTransfer(
+      {
+        self: this.self.nodeId,
+        groupId: mainGroup,
+        chunkBytesMax: this.config.snapshotChunkBytes ?? defaultSnapshotTransferLimits.chunkBytesMax,
+        pullTimeoutMs: defaultSnapshotTransferLimits.pullTimeoutMs,
+      },
+      {
+        tables: this.stateMachine.snapshots,
+        send: (m) => this.transport.send(m),
+        deliver: (m) => this.replica.receive(m),
+        latestSnapshot: () => this.engine.latestSnapshot(),
+        appliedIndex: () => this.stateMachine.appliedIndex(),
+        log: (line) => process.stderr.write(`synod: ${line}\n`),
+        bytesSent: (bytes) => metrics.snapshotBytesSent.inc(bytes),
+        bytesReceived: (bytes) => metrics.snapshotBytesReceived.inc(bytes),
+        resumed: () => metrics.snapshotTransfersResumed.inc(),
+      },
+    );
   }
 
   private sendPeer(message: ConsensusMessage): void {
@@ -822,6 +857,8 @@ export class SynodServer {
       this.memberQueries.get(message.id)?.(message.body);
       return;
     }
+    if (isSnapshotTransferMessage(message)) return this.snapshotTransfer.receive(message);
+    if (message.type === "snapshot" && this.snapshotTransfer.offer(message)) return;
     if (message.type !== "forwardProposal" && message.type !== "forwardRejected" && message.type !== "leaseQuery" && message.type !== "leaseAnswer") {
       if (message.type === "heartbeatResponse" && message.readContext === 0) {
         const sentAt = this.heartbeatSentAt.get(message.from);

@@ -108,6 +108,13 @@ export class Storage {
   private readonly boundMembers = new Map<string, Map<PropertyKey, unknown>>();
   /** readViewsOpen counts read views not yet done: a defragment cannot close the environment under them. */
   private readViewsOpen = 0;
+  /**
+   * yieldingViews are long-lived read views (a snapshot's pinned state) that
+   * give way to a defragment: each callback releases its view just before the
+   * swap; the owner takes a new one after it (onDefragmented).
+   */
+  private readonly yieldingViews = new Set<() => void>();
+  private readonly defragmentListeners: (() => void)[] = [];
   /** writesHeld is set while a defragment copies the environment: queued writes wait for the new file. */
   private writesHeld = false;
   /** defragRunning is the defragment in progress, which `close` lets finish first. */
@@ -212,22 +219,33 @@ export class Storage {
    * never blocks writers: LMDB keeps the pages that state needs until `done`.
    * Outside a write transaction only, so the view never sees uncommitted writes.
    */
-  readView(): ReadView {
+  readView(options: { readonly yieldToDefragment?: () => void } = {}): ReadView {
     this.checkUsable();
     assert(!this.inTransaction, "readView cannot be taken inside a write transaction");
     if (this.writesHeld) throw new StorageError("busy", "a defragment is running");
     const transaction = this.env.useReadTransaction();
-    this.readViewsOpen++;
+    const yieldToDefragment = options.yieldToDefragment;
+    if (yieldToDefragment === undefined) this.readViewsOpen++;
+    else this.yieldingViews.add(yieldToDefragment);
     let released = false;
     return {
       transaction,
       done: () => {
         if (released) return;
         released = true;
-        this.readViewsOpen--;
+        if (yieldToDefragment === undefined) this.readViewsOpen--;
+        else this.yieldingViews.delete(yieldToDefragment);
         transaction.done();
       },
     };
+  }
+
+  /**
+   * onDefragmented registers `listener` to run after each defragment swapped
+   * the file in: views that yielded to it may be taken again.
+   */
+  onDefragmented(listener: () => void): void {
+    this.defragmentListeners.push(listener);
   }
 
   /** stats counts commits and the writes they held. */
@@ -369,6 +387,7 @@ export class Storage {
         rmSync(copyPath, { force: true });
         throw new StorageError("busy", "a read view opened during the defragment; nothing changed");
       }
+      for (const release of [...this.yieldingViews]) release();
       this.swapEnvironment(copyPath, envPath);
     } finally {
       this.writesHeld = false;
@@ -377,6 +396,8 @@ export class Storage {
         setImmediate(() => this.flush());
       }
     }
+    // Writes flow again: views that yielded may be taken anew.
+    for (const listener of this.defragmentListeners) listener();
     return { beforeBytes, afterBytes: statSync(envPath).size };
   }
 
