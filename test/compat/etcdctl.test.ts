@@ -64,8 +64,12 @@ test("history reads, compaction and the compacted error", () => {
   assert.equal(ok(["get", "h", `--rev=${rev1 + 1}`, "--print-value-only"]), "two\n");
 });
 
-test("endpoint status, hashkv and member list describe the cluster", async () => {
+test("endpoint health, status, hashkv and member list describe the cluster", async () => {
   ok(["put", "sync", "1"]);
+  // etcdctl's health check is a linearizable read of the key "health" through each endpoint.
+  const health = etcdctl(ep, ["endpoint", "health"]);
+  assert.equal(health.status, 0, health.stderr);
+  assert.equal(`${health.stdout}${health.stderr}`.match(/is healthy: successfully committed proposal/g)?.length, 3, health.stdout + health.stderr);
   // Give followers a moment to apply the last write before comparing hashes.
   await new Promise((r) => setTimeout(r, 300));
   const status = JSON.parse(ok(["endpoint", "status", "-w", "json"])) as { Status: { leader: number; raftTerm: number; header: { member_id: number } } }[];
