@@ -78,3 +78,31 @@ test("defragment is refused while a read view is open, and a copy left by a cras
     dir.cleanup();
   }
 });
+
+test("a view that yields to a defragment is released before the swap and may be taken again after it", async () => {
+  const dir = tempDir("defrag-yield");
+  try {
+    const storage = Storage.open({ dataDir: dir.path });
+    const table = storage.table("mvcc");
+    await storage.transaction(() => table.putSync(Buffer.from("k"), Buffer.from("v1")));
+    const events: string[] = [];
+    let pinned = storage.readView({ yieldToDefragment: () => {
+      events.push("released");
+      pinned.done();
+    } });
+    storage.onDefragmented(() => {
+      events.push("defragmented");
+      pinned = storage.readView();
+    });
+    await storage.transaction(() => table.putSync(Buffer.from("k"), Buffer.from("v2")));
+    assert.equal(table.get(Buffer.from("k"), { transaction: pinned.transaction })?.toString(), "v1");
+    await storage.defragment();
+    assert.deepEqual(events, ["released", "defragmented"]);
+    // The view taken after the swap reads the new file.
+    assert.equal(table.get(Buffer.from("k"), { transaction: pinned.transaction })?.toString(), "v2");
+    pinned.done();
+    await storage.close();
+  } finally {
+    dir.cleanup();
+  }
+});
