@@ -58,5 +58,7 @@ test("after a defragment of the leader, a follower that fell behind its log stil
   }
   assert.equal(hashes.length, 2);
   assert.equal(hashes[0], hashes[1], `the follower caught up from the snapshot:\n${cluster.member(follower).output}`);
-  assert.match(cluster.member(follower).output, /staged \d+ rows/, "it came as a snapshot");
+  const metrics = await (await fetch(`http://127.0.0.1:${cluster.member(follower).metricsPort}/metrics`)).text();
+  const received = Number(/^synod_snapshot_received_bytes_total (\S+)$/m.exec(metrics)?.[1] ?? "0");
+  assert.ok(received > 0, `it came as a snapshot (${received} bytes received)`);
 });
