@@ -12,6 +12,8 @@ export interface ReplicaOptions {
   readonly readsWaitingMax: number;
   /** snapshotEntries: after this many applied entries beyond the last snapshot, take a new one. */
   readonly snapshotEntries: number;
+  /** compactionHoldEntriesMax bounds how far a held compaction (ReplicaHooks.compactionHeld) lets the log grow. */
+  readonly compactionHoldEntriesMax: number;
 }
 
 export const defaultReplicaOptions: ReplicaOptions = {
@@ -19,6 +21,7 @@ export const defaultReplicaOptions: ReplicaOptions = {
   readTimeoutMs: 5_000,
   readsWaitingMax: 100_000,
   snapshotEntries: 10_000,
+  compactionHoldEntriesMax: 50_000,
 };
 
 /** ReplicaHooks let the server observe the loop (metrics, apply results) without the driver knowing them. */
@@ -29,6 +32,12 @@ export interface ReplicaHooks {
   persisted?(durationMs: number): void;
   /** afterReady runs after each Ready was handled (role and leader may have changed). */
   afterReady?(): void;
+  /**
+   * compactionHeld asks whether a due compaction should wait (a snapshot is
+   * being sent): it waits until the log holds compactionHoldEntriesMax entries
+   * beyond the snapshot, then compacts anyway.
+   */
+  compactionHeld?(): boolean;
 }
 
 interface Waiter {
@@ -309,6 +318,8 @@ export class Replica<M extends Envelope, H> {
   private async maybeCompact(): Promise<void> {
     const applied = this.stateMachine.appliedIndex();
     if ((!this.compactDue && applied - this.snapshotIndex < this.options.snapshotEntries) || this.stopped) return;
+    const holdBound = Math.max(this.options.snapshotEntries, this.options.compactionHoldEntriesMax);
+    if (!this.compactDue && applied - this.snapshotIndex < holdBound && this.hooks.compactionHeld?.() === true) return;
     if (applied <= this.snapshotIndex || applied > this.engine.status().appliedIndex) return;
     const result = this.engine.compact(applied, this.stateMachine.snapshotData());
     if (!result.ok) return;

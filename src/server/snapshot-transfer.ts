@@ -109,6 +109,8 @@ export class SnapshotTransfer {
   private failed = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly createdMs: number;
+  /** lastServedMs is when this member last answered a pull with a chunk. */
+  private lastServedMs: number | null = null;
 
   constructor(
     private readonly options: SnapshotTransferOptions,
@@ -186,6 +188,18 @@ export class SnapshotTransfer {
     }
     this.ports.send({ ...envelope, type: "snapshotChunk", index: m.index, term: m.term, rows: rows.rows, done: rows.done });
     this.ports.bytesSent?.(rows.bytes);
+    this.lastServedMs = this.now();
+  }
+
+  /**
+   * serving tells whether this member served a pull of its snapshot within
+   * two pull timeouts: a transfer is under way, or its receiver is catching up
+   * from the log after it. The replica holds off the next compaction then,
+   * since dropping the snapshot (or the log right after it) would send the
+   * receiver back to the start.
+   */
+  serving(): boolean {
+    return this.lastServedMs !== null && this.now() - this.lastServedMs < 2 * this.options.pullTimeoutMs;
   }
 
   // ----------------------------------------------------------- receiver

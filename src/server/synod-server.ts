@@ -165,6 +165,7 @@ export class SynodServer {
             this.afterMembersApplied();
           },
           afterReady: () => this.observeEngine(),
+          compactionHeld: () => this.snapshotTransfer.serving(),
         },
       );
       // A defragment releases the snapshot's pinned view: take the snapshot again.
