@@ -3,7 +3,7 @@
  * backup files (see src/server/backup-format.ts), with etcdctl's flags and
  * output, so the same runbooks work.
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync } from "node:fs";
+import { renameSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
@@ -13,6 +13,7 @@ import { verifyBackupFile } from "../server/backup-file.js";
 import type { BackupFileInfo } from "../server/backup-file.js";
 import { BackupFormatError } from "../server/backup-format.js";
 import { ConfigError, parseInitialCluster, splitList } from "../server/config.js";
+import { fsyncPath } from "../storage/durable-files.js";
 import { restoreBackup } from "../server/restore.js";
 
 /** CommandError is a failure the command reports as one "Error: …" line and exit code 1, as etcdctl does. */
@@ -126,7 +127,7 @@ export async function saveBackup(options: { endpoint: string; file: string; dead
     await handle.close();
     const info = verifyBackupFile(partPath);
     renameSync(partPath, options.file);
-    syncDir(dirname(resolve(options.file)));
+    fsyncPath(dirname(resolve(options.file)));
     return info;
   } catch (error) {
     await handle.close().catch(() => undefined);
@@ -175,14 +176,6 @@ export function humanBytes(bytes: number): string {
   return `${value < 10 ? value.toFixed(1) : value.toFixed(0)} ${units[exponent]}`;
 }
 
-function syncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function isSystemError(error: unknown): error is NodeJS.ErrnoException {
   return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === "string" && (error as NodeJS.ErrnoException).syscall !== undefined;

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { initialPaxosHardState, defaultPaxosLimits } from "../consensus/paxos/config.js";
 import type { PaxosHardState, PaxosMessage } from "../consensus/paxos/messages.js";
@@ -8,6 +8,7 @@ import type { RaftHardState, RaftMessage } from "../consensus/raft/messages.js";
 import { RaftEngine } from "../consensus/raft/raft.js";
 import type { Engine, GroupId, Membership, NodeId, Random } from "../consensus/types.js";
 import type { DurableState } from "../storage/group-storage.js";
+import { writeFileDurably } from "../storage/durable-files.js";
 import { raftDurableState } from "../storage/raft-state.js";
 
 /** EngineKind names a consensus engine; a cluster's is chosen when it is created. */
@@ -29,7 +30,7 @@ const engineFileName = "synod.engine";
 export function engineKindOf(dataDir: string, requested: EngineKind, log: (line: string) => void): EngineKind {
   const path = join(dataDir, engineFileName);
   if (!existsSync(path)) {
-    writeFileSync(path, `${requested}\n`);
+    writeFileDurably(path, `${requested}\n`);
     return requested;
   }
   const stored = readFileSync(path, "utf8").trim();

@@ -1,7 +1,8 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { nodeId } from "../consensus/types.js";
 import type { NodeId } from "../consensus/types.js";
+import { writeFileDurably } from "../storage/durable-files.js";
 
 /** identityFileName is the file in a data directory that records who its member is. */
 export const identityFileName = "synod.member";
@@ -23,7 +24,7 @@ export function memberIdentityOf(dataDir: string, derived: MemberIdentity, log: 
   const path = join(dataDir, identityFileName);
   if (!existsSync(path)) {
     mkdirSync(dataDir, { recursive: true });
-    writeDurably(path, `${JSON.stringify({ memberId: derived.memberId.toString(), nodeId: derived.nodeId })}\n`);
+    writeFileDurably(path, `${JSON.stringify({ memberId: derived.memberId.toString(), nodeId: derived.nodeId })}\n`);
     return derived;
   }
   const stored = parseIdentity(readFileSync(path, "utf8"));
@@ -43,17 +44,4 @@ function parseIdentity(text: string): MemberIdentity | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** writeDurably writes a small file so that a crash leaves it whole or absent (write, fsync, rename). */
-function writeDurably(path: string, text: string): void {
-  const part = `${path}.part`;
-  const fd = openSync(part, "w");
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(part, path);
 }

@@ -1,7 +1,8 @@
-import { existsSync, fsyncSync, openSync, closeSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { nodeId } from "../consensus/types.js";
 import { encodeMeta, metaKey } from "../kv/layout.js";
+import { fsyncPath } from "../storage/durable-files.js";
 import { Storage } from "../storage/storage.js";
 import type { BackupFileInfo } from "./backup-file.js";
 import { backupFileRows, verifyBackupFile } from "./backup-file.js";
@@ -105,16 +106,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   await storage.close();
   // rename(2) replaces an empty directory, which etcdctl accepts as a target too.
   renameSync(building, target);
-  syncDir(dirname(target));
+  fsyncPath(dirname(target));
   return { backup, rowsRestored, engine };
 }
 
-/** syncDir makes a rename inside `dir` durable. */
-function syncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}

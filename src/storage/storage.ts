@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { open } from "lmdb";
 import type { Database, RootDatabase, Transaction } from "lmdb";
@@ -7,6 +7,7 @@ import { assert } from "../consensus/types.js";
 import { StorageError } from "./errors.js";
 import { GroupStorage } from "./group-storage.js";
 import { DirLock } from "./lock.js";
+import { fsyncPath } from "./durable-files.js";
 
 /** envFileName is the LMDB environment file inside a data directory (LMDB adds `<name>-lock` beside it). */
 export const envFileName = "synod.mdb";
@@ -377,7 +378,7 @@ export class Storage {
       rmSync(copyPath, { force: true });
       try {
         await this.env.backup(copyPath, true);
-        fsyncFile(copyPath);
+        fsyncPath(copyPath);
       } catch (error) {
         rmSync(copyPath, { force: true });
         throw new StorageError("maintenanceFailed", `defragment could not copy ${envPath}; nothing changed`, { cause: error });
@@ -409,7 +410,7 @@ export class Storage {
     void closing;
     try {
       renameSync(copyPath, envPath);
-      fsyncFile(this.dataDir);
+      fsyncPath(this.dataDir);
     } catch (error) {
       // The old file is still in place: reopen it.
       this.reopen();
@@ -484,12 +485,3 @@ export class Storage {
   }
 }
 
-/** fsyncFile makes a file's (or a directory's) contents durable. */
-function fsyncFile(path: string): void {
-  const fd = openSync(path, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
