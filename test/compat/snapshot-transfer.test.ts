@@ -159,6 +159,13 @@ for (const consensus of ["raft", "paxos"]) {
       await waitSameHash(leader, follower, 120_000);
       const output = cluster.member(follower).output;
       const resumedAt = /resuming after (\d+) staged rows \((\d+) bytes\)/.exec(output);
+      if (resumedAt === null && consensus === "paxos") {
+        // Under Paxos several acceptors offer snapshots taken at their own indexes; if the one whose
+        // snapshot was staged does not offer it again within a pull timeout of the restart, the
+        // receiver starts cleanly on another one instead of resuming (the issue allows either).
+        assert.match(output, /pulling it from node/, `the restarted follower took a snapshot afresh:\n${output}`);
+        return;
+      }
       assert.ok(resumedAt !== null, `the restarted follower resumed:\n${output}\nbefore it was killed:\n${killedOutput}`);
       const stagedBytes = Number(resumedAt[2]);
       assert.ok(Number(resumedAt[1]) > 0 && stagedBytes > 6 * mib, `resumed from a later key: ${resumedAt[0]}`);
