@@ -128,6 +128,8 @@ for (const consensus of ["raft", "paxos"]) {
       fullStateBytes = received;
       assert.ok(received > 20 * mib, `received ${received} bytes: more than one 16 MiB frame could carry`);
       assert.ok(sent >= received, `peers sent ${sent}, follower received ${received}`);
+      // etcdctl runs synchronously, so the follower's last log lines may not have been read yet.
+      for (let i = 0; i < 20 && !/staged \d+ rows/.test(cluster.member(follower).output); i++) await sleep(250);
       assert.match(cluster.member(follower).output, /staged \d+ rows/);
       const followerMem = memoryKb(cluster.member(follower).child?.pid ?? 0);
       t.diagnostic(
@@ -157,6 +159,8 @@ for (const consensus of ["raft", "paxos"]) {
       const killedOutput = cluster.member(follower).output;
       cluster.spawn(follower);
       await waitSameHash(leader, follower, 120_000);
+      // etcdctl runs synchronously, so the follower's last log lines may not have been read yet.
+      for (let i = 0; i < 20 && !/staged \d+ rows/.test(cluster.member(follower).output); i++) await sleep(250);
       const output = cluster.member(follower).output;
       const resumedAt = /resuming after (\d+) staged rows \((\d+) bytes\)/.exec(output);
       if (resumedAt === null && consensus === "paxos") {
