@@ -180,11 +180,16 @@ function txnWrites(txn: TxnRequest): boolean {
 /** Member attributes live in the state machine's table under their own prefix, beside the MVCC keyspaces, so snapshots carry them. */
 const memberPrefix = Buffer.from("s/member/");
 
-function memberKey(nodeId: number): Buffer {
-  const key = Buffer.alloc(memberPrefix.length + 4);
-  memberPrefix.copy(key);
-  key.writeUInt32BE(nodeId, memberPrefix.length);
+/** nodeKey is `prefix` followed by a node id (u32, big-endian), the key of one member's record under that prefix. */
+function nodeKey(prefix: Buffer, nodeId: number): Buffer {
+  const key = Buffer.alloc(prefix.length + 4);
+  prefix.copy(key);
+  key.writeUInt32BE(nodeId, prefix.length);
   return key;
+}
+
+function memberKey(nodeId: number): Buffer {
+  return nodeKey(memberPrefix, nodeId);
 }
 
 /**
@@ -197,10 +202,7 @@ const removedPrefix = Buffer.from("s/removed/");
 const clusterKey = Buffer.from("s/cluster");
 
 function peerKey(nodeId: number): Buffer {
-  const key = Buffer.alloc(peerPrefix.length + 4);
-  peerPrefix.copy(key);
-  key.writeUInt32BE(nodeId, peerPrefix.length);
-  return key;
+  return nodeKey(peerPrefix, nodeId);
 }
 
 function removedKey(memberId: string): Buffer {
@@ -476,9 +478,7 @@ export class KvStateMachine implements StateMachinePort {
   /** publishedMembers lists the attributes every member published, by node id. */
   publishedMembers(): Map<number, MemberAttributes> {
     const out = new Map<number, MemberAttributes>();
-    const end = Buffer.from(memberPrefix);
-    end[end.length - 1] = (end[end.length - 1] ?? 0) + 1;
-    for (const { value } of this.table.getRange({ start: memberPrefix, end })) {
+    for (const { value } of this.table.getRange({ start: memberPrefix, end: prefixEnd(memberPrefix) })) {
       const attributes: unknown = packr.unpack(value);
       if (isMemberAttributes(attributes)) out.set(attributes.nodeId, attributes);
     }

@@ -66,14 +66,8 @@ type WireOutcome =
   | { readonly ok: false; readonly kind: "member"; readonly code: MemberErrorCode; readonly message: string }
   | { readonly ok: false; readonly kind: "replica"; readonly code: ReplicaErrorCode; readonly message: string };
 
-interface WireMember {
-  readonly nodeId: number;
-  readonly id: string;
-  readonly name: string;
-  readonly peerUrls: readonly string[];
-  readonly clientUrls: readonly string[];
-  readonly isLearner: boolean;
-}
+/** WireMember is a Member as it crosses the peer link: msgpack carries the node id as a plain number and the etcd id as text. */
+type WireMember = Omit<Member, "nodeId" | "id"> & { readonly nodeId: number; readonly id: string };
 
 export class MemberAdmin {
   constructor(private readonly port: MemberAdminPort) {}
